@@ -1,0 +1,1 @@
+"""DVC stage entry points: read params, call `advgrad`, write outputs atomically."""
