@@ -1,0 +1,79 @@
+"""What every training stage shares: device choice, resume checkpoints, progress, run info.
+
+Resume checkpoints live in `.advgrad/resume/`, outside the stage's declared DVC outputs, keyed
+by a hash of the stage's full configuration. So DVC's run-cache keeps working for training
+stages (it is off for stages with `persist: true` outputs), a changed configuration never
+resumes from a stale state, and the checkpoint is removed when the stage finishes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+from advgrad.io import save_torch
+
+RESUME_DIR = Path(os.environ.get("ADVGRAD_RESUME_DIR", ".advgrad/resume"))
+
+log = logging.getLogger("advgrad")
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present; asking for `cuda` without one is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("device: cuda requested in params.yaml but no CUDA device is available "
+                         "(use device: auto or cpu)")
+    return torch.device(name)
+
+
+def config_hash(config: dict) -> str:
+    blob = json.dumps(config, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class ResumeCheckpoint:
+    """A per-configuration checkpoint of an unfinished training stage."""
+
+    def __init__(self, stage_key: str, config: dict, root: Path | None = None):
+        self.path = (root or RESUME_DIR) / f"{stage_key}-{config_hash(config)}.pt"
+
+    def load(self):
+        if not self.path.exists():
+            return None
+        return torch.load(self.path, map_location="cpu", weights_only=False)
+
+    def save(self, state) -> None:
+        save_torch(state, self.path)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def run_info(device: torch.device) -> dict:
+    """Versions and hardware, recorded beside every result."""
+    info = {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
+            "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def progress(total: int, desc: str, initial: int = 0):
+    """One progress bar per stage; quiet when stderr is not a terminal (DVC logs, CI)."""
+    from tqdm import tqdm
+    return tqdm(total=total, initial=initial, desc=desc, unit="epoch",
+                disable=not sys.stderr.isatty(), dynamic_ncols=True)
