@@ -77,3 +77,21 @@ def progress(total: int, desc: str, initial: int = 0):
     from tqdm import tqdm
     return tqdm(total=total, initial=initial, desc=desc, unit="epoch",
                 disable=not sys.stderr.isatty(), dynamic_ncols=True)
+
+
+def file_md5(path: str | Path) -> str:
+    """md5 of a file's bytes (keys resume checkpoints to the exact input data)."""
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_mlp_checkpoint(path: str | Path):
+    """A training stage's checkpoint as (MLPConfig, [nn.Sequential per seed], checkpoint dict)."""
+    from advgrad.mlp import MLPConfig, to_modules
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = MLPConfig(**ckpt["config"]["mlp"])
+    return cfg, to_modules(ckpt["params"], cfg), ckpt

@@ -265,3 +265,12 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     """Read params.yaml (plain `yaml.safe_load`, no DVC) and validate it."""
     with open(path) as f:
         return parse_params(yaml.safe_load(f))
+
+
+def load_params_or_exit(path: str | Path = "params.yaml") -> Params:
+    """`load_params` for stage entry points: a bad value ends the stage with its one-line
+    message (exit status 1) instead of a traceback."""
+    try:
+        return load_params(path)
+    except (ParamsError, OSError, yaml.YAMLError) as err:
+        raise SystemExit(f"error: {err}") from None

@@ -1,0 +1,74 @@
+"""params.yaml validation: every bad value fails in one line naming the key, before any work."""
+
+import copy
+
+import pytest
+import yaml
+
+from stages.params import ParamsError, load_params, parse_params
+
+
+@pytest.fixture
+def raw():
+    with open("params.yaml") as f:
+        return yaml.safe_load(f)
+
+
+def test_repository_params_are_the_papers_protocol():
+    p = load_params("params.yaml")
+    assert p.eps == 0.08 and p.seeds == 5
+    assert p.mnist.epochs == 150 and p.mnist.batch_size == 10
+    assert p.mnist.units == (400, 800, 1200)
+    assert (p.mnist.lr.logistic, p.mnist.lr.tanh, p.mnist.lr.relu) == (0.5, 0.01, 0.05)
+    assert p.attack.eps == (0.25, 0.5)
+    assert (p.cifar10.mlp.eps, p.cifar10.conv.eps) == (0.03, 0.01)
+    assert p.cifar10.max_epochs == 300 and p.cifar10.batch_size == 128
+
+
+def _set(raw, dotted, value):
+    d = copy.deepcopy(raw)
+    node = d
+    *parents, last = dotted.split(".")
+    for k in parents:
+        node = node[k]
+    node[last] = value
+    return d
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("eps", -0.1, "eps = -0.1 is invalid"),
+    ("eps", "big", "eps must be number"),
+    ("seeds", 0, "seeds = 0 is invalid"),
+    ("seeds", 2.5, "seeds must be integer"),
+    ("device", "tpu", "device = 'tpu' is invalid; allowed: auto | cpu | cuda"),
+    ("mnist.activations", ["relu", "swish"], "mnist.activations = 'swish' is invalid"),
+    ("mnist.datasets", ["kmnist"], "allowed: a list of mnist, fashion-mnist"),
+    ("mnist.datasets", "mnist", "mnist.datasets must be a list of string"),
+    ("mnist.units", [0], "mnist.units = 0 is invalid"),
+    ("mnist.train_size", 5000, "mnist.train_size = 5000 is invalid"),
+    ("cifar10.methods", ["dropconnect"], "cifar10.methods = 'dropconnect' is invalid"),
+    ("cifar10.dropout.fc", 1.0, "cifar10.dropout.fc = 1.0 is invalid"),
+    ("mnist.lr", {"relu": 0.05}, "missing key mnist.lr.logistic"),
+])
+def test_bad_values_fail_in_one_line_naming_the_key(raw, key, value, message):
+    with pytest.raises(ParamsError) as err:
+        parse_params(_set(raw, key, value))
+    text = str(err.value)
+    assert message in text and "\n" not in text
+
+
+def test_unknown_key_is_named_with_the_allowed_keys(raw):
+    bad = _set(raw, "mnist.epoch", 3)
+    with pytest.raises(ParamsError, match=r"unknown key mnist\.epoch; allowed keys here: datasets, epochs"):
+        parse_params(bad)
+
+
+def test_empty_lists_turn_a_branch_off(raw):
+    p = parse_params(_set(_set(raw, "cifar10.datasets", []), "mnist.datasets", ["fashion-mnist"]))
+    assert p.cifar10.datasets == () and p.mnist.datasets == ("fashion-mnist",)
+
+
+def test_params_are_frozen():
+    p = load_params("params.yaml")
+    with pytest.raises(AttributeError):
+        p.eps = 1.0
