@@ -1,0 +1,88 @@
+"""FGSM evaluation against closed forms on hand-set linear models."""
+
+import pytest
+import torch
+from torch import nn
+
+from advgrad.analysis import first_layer_weights, hidden_activations, zero_fractions
+from advgrad.attack import error_pct, fgsm_examples, mnist_objective, transfer_errors, whitebox_errors
+
+
+def threshold_model(direction: float = 1.0) -> nn.Sequential:
+    """logits = (d*x0, -d*x0): class 0 iff d*x0 > 0. x1 does not reach the output."""
+    lin = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[direction, 0.0], [-direction, 0.0]]))
+    return nn.Sequential(lin)
+
+
+def grid():
+    # x0 = ±0.05, ±0.10, ..., ±1.00; x1 arbitrary. Label 0 iff x0 > 0: all clean-correct.
+    mags = torch.arange(1, 21) * 0.05
+    x0 = torch.cat([mags, -mags])
+    x = torch.stack([x0, torch.linspace(-1, 1, 40)], dim=1)
+    y = (x0 < 0).long()
+    return x, y
+
+
+def test_fgsm_moves_x0_towards_the_boundary_and_leaves_zero_gradient_inputs_alone():
+    x, y = grid()
+    # d J / d x0 = (sigmoid(z0) - t0) - (sigmoid(z1) - t1): negative for class 0, positive for 1.
+    x_adv = fgsm_examples(threshold_model(), x, y, eps=0.125)
+    expected_x0 = x[:, 0] - 0.125 * torch.where(y == 0, 1.0, -1.0)
+    torch.testing.assert_close(x_adv[:, 0], expected_x0)
+    torch.testing.assert_close(x_adv[:, 1], x[:, 1])  # sign(0) = 0
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.125, 0.33, 0.71, 1.5])
+def test_whitebox_error_is_the_fraction_within_eps_of_the_boundary(eps):
+    x, y = grid()
+    closed_form = 100.0 * float((x[:, 0].abs() < eps).float().mean())
+    rows = whitebox_errors([threshold_model()], x, y, [eps])
+    assert rows == [{"seed_index": 0, "eps": eps, "error_pct": pytest.approx(closed_form)}]
+
+
+def test_transfer_pairs_each_source_with_another_target():
+    x, y = grid()
+    # Source 0 is the true threshold model; source 1 is its mirror image.
+    models = [threshold_model(1.0), threshold_model(-1.0)]
+    errors = transfer_errors(models, models, x, y, eps=0.33, offset=1)
+    # Source 0's examples attack model 1 (the mirror, which gets every clean sample wrong): it
+    # classifies x0 - 0.33*sign correctly exactly where the shift crossed the boundary.
+    crossed = 100.0 * float((x[:, 0].abs() < 0.33).float().mean())
+    assert errors[0] == pytest.approx(100.0 - crossed)
+    # The mirror's gradient (its loss grows away from the true boundary) pushes every x0 away
+    # from 0, so model 0 stays right everywhere.
+    assert errors[1] == 0.0
+    assert error_pct(models[0], x, y) == 0.0 and error_pct(models[1], x, y) == 100.0
+
+
+def test_clip_keeps_examples_in_range():
+    x, y = grid()
+    x = x.abs().clamp(0.05, 0.95)
+    y = torch.zeros_like(y)
+    x_adv = fgsm_examples(threshold_model(), x, y, eps=0.5, clip=(0.0, 1.0))
+    assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
+
+
+def test_objective_is_summed_bce_averaged_over_batch():
+    logits = torch.tensor([[0.0, 0.0], [2.0, -1.0]])
+    y = torch.tensor([0, 1])
+    sig = torch.sigmoid(logits)
+    by_hand = (-(torch.log(sig[0, 0]) + torch.log(1 - sig[0, 1]))
+               - (torch.log(1 - sig[1, 0]) + torch.log(sig[1, 1]))) / 2
+    torch.testing.assert_close(mnist_objective(logits, y), by_hand)
+
+
+def test_zero_fractions_and_first_layer_weights_on_a_hand_set_relu_net():
+    first = nn.Linear(2, 3)
+    with torch.no_grad():
+        first.weight.copy_(torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 0.0]]))
+        first.bias.zero_()
+    model = nn.Sequential(first, nn.ReLU(), nn.Linear(3, 2))
+    x = torch.tensor([[1.0, 5.0], [-2.0, 1.0]])
+    acts = hidden_activations(model, x)
+    assert len(acts) == 1
+    torch.testing.assert_close(acts[0], torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]))
+    assert zero_fractions(acts) == {"per_layer": [4 / 6], "overall": 4 / 6}
+    assert first_layer_weights(model).shape == (3, 2)
