@@ -28,6 +28,10 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        # mkstemp creates the file rw------- for privacy; artifacts get the usual mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -35,7 +39,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
 
 def save_text(text: str, dest: str | Path) -> None:
     with atomic_path(dest) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
 
 
 def save_json(obj, dest: str | Path) -> None:
