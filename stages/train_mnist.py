@@ -59,7 +59,7 @@ def run(cfg: TrainConfig, train_split, test_split, device, name: str,
     bar = progress(cfg.epochs, name, initial=state["epoch"] if state else 0)
 
     def on_epoch(state, seconds):
-        rows = [r for r in state["curves"] if r["epoch"] == state["epoch"] - 1]
+        rows = [r for r in state["curves"] if r["epoch"] == state["epoch"]]
         train_err = 100 * sum(r["train_error"] for r in rows) / len(rows)
         test_err = 100 * sum(r["test_error"] for r in rows) / len(rows)
         log.info("%s epoch %d/%d train_error %.2f%% test_error %.2f%% (mean of %d seeds) %.1fs",
