@@ -1,0 +1,56 @@
+"""Stage preprocess@cifar-10-<prep>: CIFAR-10 as uint8 tensors plus the fitted input transform.
+
+    python -m stages.preprocess_cifar --prep {zca|simple} --raw data/raw/cifar-10 \
+        --out data/processed/cifar-10-<prep>.pt
+
+Reads params.yaml keys cifar10.train_size, cifar10.zca_epsilon and cifar10.gcn (the latter two
+only matter for zca). The transform is fitted on the training set only (paper §4, Table 3);
+`advgrad.data.load_cifar` applies it on the training device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from advgrad.data.cifar import CifarFormatError, read_cifar_tar
+from advgrad.data.prepare import PrepareError, prepare_cifar
+from advgrad.data.sources import CIFAR_ARCHIVE
+from advgrad.io import save_torch
+from stages.common import setup_logging
+from stages.download import read_manifest
+from stages.params import CIFAR_PREPS, ParamsError, load_params
+
+log = logging.getLogger("advgrad")
+
+
+def run(raw: str | Path, prep: str, train_size: int | None, zca_epsilon: float, gcn: bool) -> dict:
+    """Read the downloaded archive in `raw` and return the dict to store."""
+    manifest = read_manifest(raw)
+    arrays = read_cifar_tar(Path(raw) / CIFAR_ARCHIVE)
+    return prepare_cifar(arrays, prep=prep, train_size=train_size, zca_epsilon=zca_epsilon, gcn=gcn,
+                         dataset=manifest["dataset"], verified=manifest["verified"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--prep", required=True, choices=CIFAR_PREPS)
+    parser.add_argument("--raw", required=True, type=Path, help="download folder, data/raw/cifar-10")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="output file, data/processed/cifar-10-<prep>.pt")
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        params = load_params().cifar10
+        blob = run(args.raw, args.prep, params.train_size, params.zca_epsilon, params.gcn)
+    except (ParamsError, CifarFormatError, PrepareError, FileNotFoundError) as e:
+        raise SystemExit(f"preprocess_cifar: {e}") from None
+    save_torch(blob, args.out)
+    meta = blob["meta"]
+    log.info("%s (%s): %d training images, %d test -> %s%s", meta["dataset"], args.prep,
+             meta["n_train"], meta["n_test"], args.out, "" if meta["verified"] else " (UNVERIFIED data)")
+
+
+if __name__ == "__main__":
+    main()

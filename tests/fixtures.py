@@ -1,0 +1,107 @@
+"""Tiny, learnable stand-ins for the datasets, laid out as a mirror, and a local HTTP server.
+
+MNIST-format fixture: class c is a bright 7x7 square in cell (c // 4, c % 4) of a 4x4 grid of
+7x7 cells (rows 7 * (c // 4) .. +7, columns 7 * (c % 4) .. +7), pixel values 160..255, on a
+background of noise 0..63. A small MLP separates the classes within an epoch or two.
+
+CIFAR-10 fixture: class c paints the central 16x16 square (rows and columns 8..23) in the colour
+PALETTE[c] (+-16 noise), on a background of noise 0..79 in every channel.
+
+Labels are balanced (each class n / 10 times, shuffled). Everything is a function of `seed`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from advgrad.data.cifar import write_cifar_tar
+from advgrad.data.idx import write_idx
+from advgrad.data.sources import CIFAR_ARCHIVE, MNIST_FILES
+
+CELL = 7  # side of an MNIST class square, and of a grid cell
+CIFAR_SQUARE = slice(8, 24)  # rows and columns of the CIFAR class square
+PALETTE = np.array([  # one clearly distinct RGB colour per CIFAR class
+    [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [255, 0, 255],
+    [0, 255, 255], [255, 128, 0], [128, 0, 255], [255, 255, 255], [0, 128, 128]], dtype=np.int64)
+
+
+def mnist_square(c: int) -> tuple[slice, slice]:
+    """Rows and columns of class c's bright square in the MNIST-format fixture."""
+    r, col = CELL * (c // 4), CELL * (c % 4)
+    return slice(r, r + CELL), slice(col, col + CELL)
+
+
+def _balanced_labels(rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.permutation(np.arange(n) % 10).astype(np.uint8)
+
+
+def mnist_like(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (n, 28, 28) and labels (n,) of the MNIST-format fixture."""
+    rng = np.random.default_rng(seed)
+    labels = _balanced_labels(rng, n)
+    images = rng.integers(0, 64, size=(n, 28, 28), dtype=np.uint8)
+    for i, c in enumerate(labels):
+        rows, cols = mnist_square(int(c))
+        images[i, rows, cols] = rng.integers(160, 256, size=(CELL, CELL), dtype=np.uint8)
+    return images, labels
+
+
+def cifar_like(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (n, 3, 32, 32) and labels (n,) of the CIFAR-10 fixture."""
+    rng = np.random.default_rng(seed)
+    labels = _balanced_labels(rng, n)
+    images = rng.integers(0, 80, size=(n, 3, 32, 32), dtype=np.int64)
+    square = PALETTE[labels][:, :, None, None] + rng.integers(-16, 17, size=(n, 3, 16, 16))
+    images[:, :, CIFAR_SQUARE, CIFAR_SQUARE] = square
+    return images.clip(0, 255).astype(np.uint8), labels
+
+
+def write_mnist_mirror(root: Path, dataset: str = "mnist", n_train: int = 600, n_test: int = 100,
+                       seed: int = 0) -> Path:
+    """Write `<root>/<dataset>/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz`; return the folder."""
+    folder = Path(root) / dataset
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n, split_seed in (("train", n_train, seed), ("test", n_test, seed + 1)):
+        images, labels = mnist_like(n, split_seed)
+        images_name, labels_name = MNIST_FILES[split]
+        write_idx(folder / images_name, images)
+        write_idx(folder / labels_name, labels)
+    return folder
+
+
+def write_cifar_mirror(root: Path, n_per_batch: int = 100, seed: int = 0) -> Path:
+    """Write `<root>/cifar-10/cifar-10-python.tar.gz` (5 data batches + test batch of
+    `n_per_batch` images each, batches.meta); return the folder."""
+    folder = Path(root) / "cifar-10"
+    folder.mkdir(parents=True, exist_ok=True)
+    x_train, y_train = cifar_like(5 * n_per_batch, seed)
+    x_test, y_test = cifar_like(n_per_batch, seed + 1)
+    write_cifar_tar(folder / CIFAR_ARCHIVE, x_train, y_train, x_test, y_test)
+    return folder
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # keep pytest output clean
+        pass
+
+
+@contextlib.contextmanager
+def serve_directory(root: Path, handler=_QuietHandler) -> Iterator[str]:
+    """Serve `root` over HTTP on 127.0.0.1 (a free port) in a thread; yield the base URL."""
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
