@@ -116,6 +116,7 @@ class CifarMlpParams:
     units: int
     lr: float
     momentum: float
+    dampening: float
     weight_decay: float
     eps: float
 
@@ -123,6 +124,7 @@ class CifarMlpParams:
         _check(self.units > 0, "cifar10.mlp.units", "a positive integer", self.units)
         _check(self.lr > 0, "cifar10.mlp.lr", "a positive number", self.lr)
         _check(0 <= self.momentum < 1, "cifar10.mlp.momentum", "a number in [0, 1)", self.momentum)
+        _check(0 <= self.dampening <= 1, "cifar10.mlp.dampening", "a number in [0, 1]", self.dampening)
         _check(self.weight_decay >= 0, "cifar10.mlp.weight_decay", "a non-negative number", self.weight_decay)
         _check(self.eps >= 0, "cifar10.mlp.eps", "a non-negative number", self.eps)
 
@@ -131,12 +133,14 @@ class CifarMlpParams:
 class CifarConvParams:
     lr: float
     momentum: float
+    dampening: float
     weight_decay: float
     eps: float
 
     def __post_init__(self):
         _check(self.lr > 0, "cifar10.conv.lr", "a positive number", self.lr)
         _check(0 <= self.momentum < 1, "cifar10.conv.momentum", "a number in [0, 1)", self.momentum)
+        _check(0 <= self.dampening <= 1, "cifar10.conv.dampening", "a number in [0, 1]", self.dampening)
         _check(self.weight_decay >= 0, "cifar10.conv.weight_decay", "a non-negative number", self.weight_decay)
         _check(self.eps >= 0, "cifar10.conv.eps", "a non-negative number", self.eps)
 

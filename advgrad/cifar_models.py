@@ -1,0 +1,118 @@
+"""The two CIFAR-10 networks of Table 3 (paper section 4), their initialisation and max-norm.
+
+- `CifarMLP`: 3072-3000-3000-10, ReLU hidden units.
+- `CifarConvNet`: the conv net of Srivastava et al. (2014), which the paper says it copies:
+  three 5x5 convolutions (padding 2, stride 1) with 96, 128 and 256 filters, each followed by
+  ReLU and a 3x3 max-pool of stride 2 (32 -> 15 -> 7 -> 3 pixels), then two fully connected
+  ReLU layers of 2048 units. 10,071,562 parameters.
+
+Both end in a linear layer of 10 logits; the softmax lives in the loss (`F.cross_entropy`), as
+the paper's "softmax layer and a cross-entropy objective". Dropout, when a method uses it, is
+applied to the input, to the output of each conv block and to the output of each hidden fully
+connected layer, with the rates of section 4 (0.1 / 0.25 / 0.5). A rate of 0 is no dropout, so
+every method has the same parameter names and checkpoints of all methods load the same way.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["CifarMLP", "CifarConvNet", "ConvBlock", "build_model", "init_weights_",
+           "apply_max_norm_", "CIFAR_SHAPE", "NUM_CLASSES"]
+
+CIFAR_SHAPE = (3, 32, 32)
+NUM_CLASSES = 10
+
+
+class CifarMLP(nn.Module):
+    """3072-units-units-10 ReLU network (paper: units = 3000)."""
+
+    def __init__(self, units: int = 3000, p_input: float = 0.0, p_fc: float = 0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(3 * 32 * 32, units)
+        self.fc2 = nn.Linear(units, units)
+        self.out = nn.Linear(units, NUM_CLASSES)
+        self.p_input, self.p_fc = p_input, p_fc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.dropout(x.flatten(1), self.p_input, self.training)    # (B, 3072)
+        h = F.dropout(F.relu(self.fc1(x)), self.p_fc, self.training)  # (B, units)
+        h = F.dropout(F.relu(self.fc2(h)), self.p_fc, self.training)  # (B, units)
+        return self.out(h)                                            # (B, 10) logits
+
+
+class ConvBlock(nn.Module):
+    """5x5 convolution (padding 2) -> ReLU -> 3x3 max-pool of stride 2 (floor) -> dropout."""
+
+    def __init__(self, c_in: int, c_out: int, p_drop: float = 0.0):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel_size=5, padding=2)
+        self.p_drop = p_drop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv(x)), kernel_size=3, stride=2)  # side n -> (n - 3) // 2 + 1
+        return F.dropout(x, self.p_drop, self.training)
+
+
+class CifarConvNet(nn.Module):
+    """The CIFAR-10 conv net of Srivastava et al. (2014), as used in the paper's Table 3."""
+
+    def __init__(self, p_input: float = 0.0, p_conv: float = 0.0, p_fc: float = 0.0):
+        super().__init__()
+        self.block1 = ConvBlock(3, 96, p_conv)     # (B, 96, 15, 15)
+        self.block2 = ConvBlock(96, 128, p_conv)   # (B, 128, 7, 7)
+        self.block3 = ConvBlock(128, 256, p_conv)  # (B, 256, 3, 3)
+        self.fc1 = nn.Linear(256 * 3 * 3, 2048)
+        self.fc2 = nn.Linear(2048, 2048)
+        self.out = nn.Linear(2048, NUM_CLASSES)
+        self.p_input, self.p_fc = p_input, p_fc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.dropout(x, self.p_input, self.training)                 # (B, 3, 32, 32)
+        x = self.block3(self.block2(self.block1(x))).flatten(1)       # (B, 2304)
+        h = F.dropout(F.relu(self.fc1(x)), self.p_fc, self.training)  # (B, 2048)
+        h = F.dropout(F.relu(self.fc2(h)), self.p_fc, self.training)  # (B, 2048)
+        return self.out(h)                                            # (B, 10) logits
+
+
+def build_model(arch: str, *, units: int = 3000, p_input: float = 0.0, p_conv: float = 0.0,
+                p_fc: float = 0.0) -> nn.Module:
+    """`arch` is mlp | conv; dropout rates of 0 mean no dropout. `units` is for the MLP only."""
+    if arch == "mlp":
+        return CifarMLP(units, p_input, p_fc)
+    if arch == "conv":
+        return CifarConvNet(p_input, p_conv, p_fc)
+    raise ValueError(f"build_model: unknown CIFAR-10 architecture {arch!r}; allowed: mlp, conv")
+
+
+def _weighted_layers(model: nn.Module):
+    return [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+
+
+@torch.no_grad()
+def init_weights_(model: nn.Module, std: float, generator: torch.Generator) -> nn.Module:
+    """Weights ~ N(0, std^2), biases 0 (paper section 4), drawn from `generator` (a CPU
+    generator, so a seed gives the same initial weights on every device: build on CPU, init,
+    then move)."""
+    for layer in _weighted_layers(model):
+        layer.weight.normal_(0.0, std, generator=generator)
+        layer.bias.zero_()
+    return model
+
+
+@torch.no_grad()
+def apply_max_norm_(model: nn.Module, max_norm: float) -> None:
+    """Rescale every unit's incoming weight vector whose L2 norm exceeds `max_norm` to that norm.
+
+    A unit's incoming weights are one slice along dim 0 of the weight: a row (in_features,) of
+    a Linear weight, a filter (c_in, 5, 5) of a Conv2d weight. This is the max-norm constraint of
+    Srivastava et al. (2014) that the paper takes over (c = 4), applied to every layer including
+    the output layer, as the author's later Torch code does (dfa-torch calls dpnn's
+    `maxParamNorm`, which renorms the rows of every weight with more than one dimension).
+    Biases are not constrained. Slices within the bound are left bit-for-bit unchanged
+    (`renorm_` multiplies them by exactly 1).
+    """
+    for layer in _weighted_layers(model):
+        layer.weight.renorm_(p=2, dim=0, maxnorm=max_norm)

@@ -1,0 +1,155 @@
+"""Stage train-cifar: every seed of one CIFAR-10 configuration of Table 3 (paper section 4).
+
+    python -m stages.train_cifar --arch {mlp|conv} --prep {zca|simple} --method <method> \
+        --data data/processed/cifar-10-<prep>.pt --model models/cifar-10-<arch>-<prep>-<method>.pt \
+        --run-dir runs/cifar-10-<arch>-<prep>-<method>
+
+Writes --model ({"config", "state_dicts": [one per seed]}) and, into --run-dir, curves.csv
+(epoch, seed, train_error, test_error, online_train_error, lr; errors as fractions) and
+metrics.json (the Table 3 statistic in percent, run info, "data_verified"). An
+interrupted run resumes from its checkpoint in .advgrad/resume/ (see stages/common.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io
+import logging
+from pathlib import Path
+
+import torch
+
+from advgrad.cifar_trainer import TrainConfig, curve_rows, summarize, train
+from advgrad.io import save_json, save_text, save_torch
+from advgrad.data import load_cifar
+from stages.common import (ResumeCheckpoint, file_md5, progress, resolve_device, run_info,
+                           setup_logging)
+from stages.params import CIFAR_ARCHS, CIFAR_METHODS, CIFAR_PREPS, Params, load_params_or_exit
+
+STAGE = "train-cifar"
+CURVE_COLUMNS = ("epoch", "seed", "train_error", "test_error", "online_train_error", "lr")
+
+log = logging.getLogger("advgrad")
+
+
+def train_config(params: Params, arch: str, method: str) -> TrainConfig:
+    """The trainer's configuration for one Table 3 cell, from params.yaml.
+
+    Only the keys of `arch` are read (cifar10.mlp.units for the MLP, the conv dropout rate for
+    the conv net), so the configuration of one architecture never changes with the other's.
+    """
+    c = params.cifar10
+    dropout = method.endswith("-dropout")
+    if arch == "mlp":
+        a, arch_only = c.mlp, {"units": c.mlp.units}
+    else:
+        a, arch_only = c.conv, {"p_conv": c.dropout.conv if dropout else 0.0}
+    return TrainConfig(
+        arch=arch, seeds=tuple(range(params.seed_base, params.seed_base + params.seeds)),
+        lr=a.lr, momentum=a.momentum, dampening=a.dampening, weight_decay=a.weight_decay,
+        eps=a.eps if method.startswith("adversarial") else 0.0,
+        p_input=c.dropout.input if dropout else 0.0,
+        p_fc=c.dropout.fc if dropout else 0.0,
+        **arch_only,
+        batch_size=c.batch_size, max_norm=c.max_norm, init_std=c.init_std,
+        max_epochs=c.max_epochs, max_halvings=c.max_halvings,
+        target_train_error=c.target_train_error, halving_decay=c.halving_decay)
+
+
+def stage_config(params: Params, arch: str, prep: str, method: str, data_path: Path) -> dict:
+    """The stage's full configuration: it keys the resume checkpoint and is saved beside the
+    results. The data file's hash is part of it, so a checkpoint made on other data (e.g. before
+    cifar10.zca_epsilon changed) is never resumed."""
+    return {"dataset": "cifar-10", "arch": arch, "prep": prep, "method": method,
+            "train_size": params.cifar10.train_size, "data_md5": file_md5(data_path),
+            "train": dataclasses.asdict(train_config(params, arch, method))}
+
+
+def _curves_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CURVE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def run(config: dict, data, device: torch.device, model_path: Path, run_dir: Path,
+        checkpoint: ResumeCheckpoint | None = None) -> dict:
+    """Train all seeds of `config` on `data` (a CifarData), write the outputs, return metrics."""
+    prep = data.meta.get("prep")
+    if prep != config["prep"]:
+        raise ValueError(f"train_cifar: the data are {prep!r}-preprocessed but the configuration "
+                         f"asks for {config['prep']!r}")
+    tc = TrainConfig(**config["train"])
+    # preprocess-cifar already keeps the first train_size images (and fits the transform on
+    # them); slicing again makes `run` honour the key on any data file, at no cost.
+    n = config["train_size"] or len(data.train.x)
+    if n > len(data.train.x):
+        raise ValueError(f"train_cifar: cifar10.train_size = {n} exceeds the "
+                         f"{len(data.train.x)} training images in the data")
+    train_x, train_y = data.train.x[:n].to(device), data.train.y[:n].to(device)
+    test_x, test_y = data.test.x.to(device), data.test.y.to(device)
+
+    state = checkpoint.load() if checkpoint is not None else None
+    name = f"cifar-10 {config['arch']}-{config['prep']}-{config['method']}"
+    done = 0 if state is None else (len(state["runs"]) * tc.max_epochs
+                                    + len((state["current"] or {}).get("curve", [])))
+    if done:
+        log.info("%s: resuming after %d finished seeds", name, len(state["runs"]))
+    # The bar counts epochs against the upper bound max_epochs per seed; a seed that stops early
+    # skips its remaining epochs.
+    with progress(len(tc.seeds) * tc.max_epochs, name, initial=done) as bar:
+        def on_epoch(state: dict, seconds: float) -> None:
+            if checkpoint is not None:
+                checkpoint.save(state)
+            current = state["current"] or state["runs"][-1]
+            p = current["curve"][-1]
+            log.info("%s seed %d epoch %d: train %.2f%% (online %.2f%%) test %.2f%% lr %.4g %.1fs",
+                     name, p["seed"], p["epoch"], 100 * p["train_error"],
+                     100 * p["online_train_error"], 100 * p["test_error"], p["lr"], seconds)
+            bar.update(1 if state["current"] is not None else tc.max_epochs - p["epoch"] + 1)
+
+        state = train(tc, train_x, train_y, test_x, test_y, state=state, on_epoch=on_epoch)
+
+    metrics = {**summarize(state), "n_train": n, **run_info(device),
+               "data_verified": bool(data.meta.get("verified", False))}
+    run_dir = Path(run_dir)
+    save_torch({"config": config, "state_dicts": [r["model"] for r in state["runs"]]}, model_path)
+    save_text(_curves_csv(curve_rows(state)), run_dir / "curves.csv")
+    save_json(metrics, run_dir / "metrics.json")
+    if checkpoint is not None:
+        checkpoint.clear()  # only once every output is in place
+    log.info("%s: test error %.2f ± %.2f %% over %d seeds", name, metrics["error_pct"],
+             metrics["std_pct"], metrics["n_seeds"])
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", required=True, choices=CIFAR_ARCHS)
+    parser.add_argument("--prep", required=True, choices=CIFAR_PREPS)
+    parser.add_argument("--method", required=True, choices=CIFAR_METHODS)
+    parser.add_argument("--data", required=True, type=Path,
+                        help="data/processed/cifar-10-<prep>.pt")
+    parser.add_argument("--model", required=True, type=Path,
+                        help="models/cifar-10-<arch>-<prep>-<method>.pt")
+    parser.add_argument("--run-dir", required=True, type=Path,
+                        help="runs/cifar-10-<arch>-<prep>-<method>")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    if not args.data.is_file():
+        parser.error(f"--data {args.data}: no such file (run the preprocess-cifar stage first)")
+
+    setup_logging()
+    params = load_params_or_exit(args.params)
+    device = resolve_device(params.device)
+    config = stage_config(params, args.arch, args.prep, args.method, args.data)
+    data = load_cifar(args.data, device)
+    checkpoint = ResumeCheckpoint(f"{STAGE}-{args.arch}-{args.prep}-{args.method}", config)
+    run(config, data, device, args.model, args.run_dir, checkpoint)
+
+
+if __name__ == "__main__":
+    main()
