@@ -73,7 +73,7 @@ def _percent_axis(ax) -> None:
 
 # -------------------------------------------------------------------------------- Figure 1
 
-def plot_error_curves(curves: pd.DataFrame, out: str | Path) -> Figure:
+def plot_error_curves(curves: pd.DataFrame, out: str | Path, units: int | None = None) -> Figure:
     """Figure 1: clean training error and test error per epoch, one panel per activation.
 
     `curves` has one row per (activation, method, epoch, seed) with `train_error` and
@@ -103,7 +103,7 @@ def plot_error_curves(curves: pd.DataFrame, out: str | Path) -> Figure:
         ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_minor_formatter(NullFormatter())
         _percent_axis(ax)
-        ax.set_title(act)
+        ax.set_title(f"2x{units} {act}" if units else act)
         ax.set_xlabel("epoch")
         ax.grid(True, which="major", alpha=0.3)
     axes[0].set_ylabel("error")

@@ -72,8 +72,14 @@ def _git_rev() -> str:
         return "unknown"
 
 
+def fig1_units(params: Params) -> int | None:
+    """Figure 1 shows the 2x800 nets; a run without them shows its widest nets instead."""
+    units = params.mnist.units
+    return 800 if 800 in units else max(units, default=None)
+
+
 def gather(params: Params, runs: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
-    """The results dict of advgrad.report, plus the per-dataset curves of the 2x800 nets."""
+    """The results dict of advgrad.report, plus the per-dataset curves of Figure 1's nets."""
     p = params.mnist
     table2, attack, sparsity, table3, curves = {}, {}, {}, {}, {}
     run_metrics = []
@@ -89,7 +95,7 @@ def gather(params: Params, runs: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
                     run_metrics.append(m)
                     rows.setdefault(f"{act}-{units}", {})[method] = {
                         k: m[k] for k in ("error_pct", "std_pct", "n_seeds")}
-                    if units == 800 and (runs / key / "curves.csv").exists():
+                    if units == fig1_units(params) and (runs / key / "curves.csv").exists():
                         frames.append(pd.read_csv(runs / key / "curves.csv").assign(activation=act, method=method))
         table2[ds] = rows
         if frames:
@@ -135,7 +141,7 @@ def write_figures(params: Params, runs: Path, curves: dict[str, pd.DataFrame], o
     tmp = Path(tempfile.mkdtemp(prefix=".figures.", dir=out.parent))
     try:
         for ds, df in curves.items():
-            plot_error_curves(df, tmp / f"fig1_error_curves-{ds}.png")
+            plot_error_curves(df, tmp / f"fig1_error_curves-{ds}.png", units=fig1_units(params))
         for ds in params.mnist.datasets:
             frames = []
             for act in params.mnist.activations:
@@ -143,8 +149,7 @@ def write_figures(params: Params, runs: Path, curves: dict[str, pd.DataFrame], o
                     for method in ("backprop", "adversarial"):
                         f = runs / "whitebox" / f"{ds}-{act}-{units}-{method}.csv"
                         if f.exists():
-                            df = pd.read_csv(f).groupby("eps", as_index=False)["error_pct"].mean()
-                            frames.append(df.assign(model=f"2x{units} {act} {method}"))
+                            frames.append(pd.read_csv(f).assign(model=f"2x{units} {act} {method}"))
             if frames:
                 plot_whitebox(pd.concat(frames, ignore_index=True), tmp / f"whitebox_fgsm-{ds}.png")
             for fig in ("fig2_first_layer_weights", "fig3_hidden_activations"):
