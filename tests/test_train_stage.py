@@ -1,0 +1,118 @@
+"""The MNIST training stage: resume after an interruption, determinism, clear failures."""
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from stages import common, download, preprocess_mnist, train_mnist
+from tests.fixtures import write_mnist_mirror
+
+# Shrunk: 2x16 nets, 300 images, 4 epochs of batch 10, 2 seeds.
+TOY = {"seeds": 2, "device": "cpu"}
+TOY_MNIST = {"epochs": 4, "units": [16], "train_size": 300, "validation_size": 50, "last_epochs": 2}
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    raw = yaml.safe_load(open("params.yaml"))
+    raw.update(TOY)
+    raw["mnist"].update(TOY_MNIST)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    write_mnist_mirror(tmp_path / "mirror", n_train=300, n_test=60)
+    download.run("mnist", tmp_path / "raw", mirror=str(tmp_path / "mirror"), allow_unverified=True)
+    data = tmp_path / "mnist.pt"
+    torch.save(preprocess_mnist.run(tmp_path / "raw", validation_size=50, train_size=300), data)
+    monkeypatch.setattr(common, "RESUME_DIR", tmp_path / "resume")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path, data
+
+
+def train(tmp, data, name, method="adversarial"):
+    train_mnist.main(["--method", method, "--split", "train", "--dataset", "mnist",
+                      "--activation", "relu", "--units", "16", "--data", str(data),
+                      "--model", str(tmp / name / "model.pt"), "--run-dir", str(tmp / name)])
+    return (torch.load(tmp / name / "model.pt", weights_only=False),
+            (tmp / name / "curves.csv").read_text(), json.loads((tmp / name / "metrics.json").read_text()))
+
+
+def test_same_params_give_bit_identical_results(setup):
+    tmp, data = setup
+    m1, c1, j1 = train(tmp, data, "a")
+    m2, c2, j2 = train(tmp, data, "b")
+    assert c1 == c2 and j1 == j2
+    assert all(torch.equal(w1, w2) and torch.equal(b1, b2)
+               for (w1, b1), (w2, b2) in zip(m1["params"], m2["params"]))
+
+
+def test_interrupted_stage_resumes_from_its_last_epoch_with_the_same_result(setup, monkeypatch):
+    tmp, data = setup
+    full = train(tmp, data, "full")
+
+    saves = []
+    real_save = common.ResumeCheckpoint.save
+
+    def save_then_interrupt(self, state):
+        real_save(self, state)
+        saves.append(state["epoch"])
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt  # Ctrl-C right after epoch 2's checkpoint
+
+    monkeypatch.setattr(common.ResumeCheckpoint, "save", save_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp, data, "resumed")
+    assert not (tmp / "resumed" / "metrics.json").exists()  # nothing half-written
+    checkpoints = list((tmp / "resume").iterdir())
+    assert len(checkpoints) == 1
+
+    monkeypatch.setattr(common.ResumeCheckpoint, "save", real_save)
+    resumed = train(tmp, data, "resumed")
+    assert saves == [1, 2]
+    assert resumed[1] == full[1] and resumed[2] == full[2]
+    assert all(torch.equal(a, b) for (wa, ba), (wb, bb) in zip(full[0]["params"], resumed[0]["params"])
+               for a, b in ((wa, wb), (ba, bb)))
+    assert list((tmp / "resume").iterdir()) == []  # removed on success
+
+
+def test_changed_configuration_does_not_resume_a_stale_checkpoint(setup, monkeypatch):
+    tmp, data = setup
+    real_save = common.ResumeCheckpoint.save
+
+    def save_then_interrupt(self, state):
+        real_save(self, state)
+        raise KeyboardInterrupt  # after epoch 1
+
+    monkeypatch.setattr(common.ResumeCheckpoint, "save", save_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp, data, "stale")
+    monkeypatch.setattr(common.ResumeCheckpoint, "save", real_save)
+
+    raw = yaml.safe_load(open("params.yaml"))
+    raw["eps"] = 0.2  # a different configuration: the epoch-1 checkpoint of eps 0.08 must not be used
+    (tmp / "params.yaml").write_text(yaml.safe_dump(raw))
+    after = train(tmp, data, "stale")
+    fresh = train(tmp, data, "fresh")  # an uninterrupted eps 0.2 run
+    assert after[1] == fresh[1] and after[2] == fresh[2]
+    assert len(list((tmp / "resume").iterdir())) == 1  # only the eps 0.08 checkpoint, untouched
+
+
+def test_divergence_stops_with_one_line_naming_stage_seed_and_epoch(setup):
+    tmp, data = setup
+    raw = yaml.safe_load(open("params.yaml"))
+    raw["mnist"]["lr"]["relu"] = 1e6
+    (tmp / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(SystemExit) as err:
+        train(tmp, data, "nan")
+    message = str(err.value)
+    assert "train-adversarial-train:mnist-relu-16" in message and "seed" in message and "epoch" in message
+    assert not (tmp / "nan" / "metrics.json").exists()
+
+
+def test_bad_params_fail_before_any_work_in_one_line(setup):
+    tmp, data = setup
+    raw = yaml.safe_load(open("params.yaml"))
+    raw["mnist"]["epochs"] = "many"
+    (tmp / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(SystemExit, match=r"^error: params.yaml: mnist.epochs must be integer; got 'many'$"):
+        train(tmp, data, "bad")
