@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, MaxNLocator
 
 from advgrad.io import atomic_path
 
@@ -104,6 +104,7 @@ def plot_error_curves(curves: pd.DataFrame, out: str | Path, units: int | None =
         ax.yaxis.set_minor_formatter(NullFormatter())
         _percent_axis(ax)
         ax.set_title(f"2x{units} {act}" if units else act)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_xlabel("epoch")
         ax.grid(True, which="major", alpha=0.3)
     axes[0].set_ylabel("error")

@@ -26,7 +26,7 @@ from stages.params import Params, load_params_or_exit
 
 log = logging.getLogger("advgrad.report")
 
-PAPER_EPOCHS, PAPER_SEEDS, PAPER_CIFAR_EPOCHS = 150, 5, 300
+PAPER_EPOCHS = 150
 
 
 def notes(params: Params) -> list[str]:
@@ -52,9 +52,17 @@ def notes(params: Params) -> list[str]:
         "CIFAR-10 'simple' normalisation: one global scalar mean and std of the training set "
         f"(author's code); ZCA fitted on the training set, eigenvalue regulariser {params.cifar10.zca_epsilon}"
         + (", after global contrast normalisation." if params.cifar10.gcn else ", no contrast normalisation."),
-        "CIFAR-10 learning-rate rule: running mean m = 0.75 m + 0.25 err of the training error, halve "
-        "when err >= m; stop after 8 halvings, 0.01 % training error or 300 epochs (author's rule).",
-    ]
+        f"CIFAR-10 learning-rate rule (author's code): running mean m = {params.cifar10.halving_decay:g} m "
+        f"+ {1 - params.cifar10.halving_decay:g} err of the epoch's online training error, m starting at 1; "
+        "halve when err >= m; stop after "
+        f"{params.cifar10.max_halvings} halvings, {100 * params.cifar10.target_train_error:g} % training error "
+        f"or {params.cifar10.max_epochs} epochs. Max-norm {params.cifar10.max_norm:g} on every layer's "
+        "incoming weight vectors.",
+        "CIFAR-10 momentum with Torch7 semantics (the author's framework): v = m v + (1 - dampening) g, "
+        f"dampening {params.cifar10.conv.dampening:g} for the conv net; the test error of each seed is "
+        "the error at the end of its training.",
+    ] + ([f"Figure 1 shows the 2x{fig1_units(params)} nets: this run has no 2x800 nets."]
+         if params.mnist.units and fig1_units(params) != 800 else [])
 
 
 def _read_json(path: Path) -> dict | None:
