@@ -32,6 +32,11 @@ def _check(ok: bool, key: str, allowed: str, value) -> None:
         raise ParamsError(f"params.yaml: {key} = {value!r} is invalid; allowed: {allowed}")
 
 
+def _members(values: tuple, allowed: tuple[str, ...], key: str) -> None:
+    for v in values:
+        _check(v in allowed, key, f"a list of {', '.join(allowed)}", v)
+
+
 def _rate(key: str, value: float) -> None:
     _check(0.0 <= value < 1.0, key, "a probability in [0, 1)", value)
 
@@ -73,10 +78,8 @@ class MnistParams:
     dropout: MnistDropout
 
     def __post_init__(self):
-        for d in self.datasets:
-            _check(d in MNIST_DATASETS, "mnist.datasets", f"a list of {', '.join(MNIST_DATASETS)}", d)
-        for a in self.activations:
-            _check(a in ACTIVATIONS, "mnist.activations", f"a list of {', '.join(ACTIVATIONS)}", a)
+        _members(self.datasets, MNIST_DATASETS, "mnist.datasets")
+        _members(self.activations, ACTIVATIONS, "mnist.activations")
         for u in self.units:
             _check(u > 0, "mnist.units", "a list of positive integers", u)
         _check(self.epochs > 0, "mnist.epochs", "a positive integer", self.epochs)
@@ -166,14 +169,10 @@ class CifarParams:
     conv: CifarConvParams
 
     def __post_init__(self):
-        for d in self.datasets:
-            _check(d in CIFAR_DATASETS, "cifar10.datasets", f"a list of {', '.join(CIFAR_DATASETS)}", d)
-        for p in self.preprocessing:
-            _check(p in CIFAR_PREPS, "cifar10.preprocessing", f"a list of {', '.join(CIFAR_PREPS)}", p)
-        for a in self.archs:
-            _check(a in CIFAR_ARCHS, "cifar10.archs", f"a list of {', '.join(CIFAR_ARCHS)}", a)
-        for m in self.methods:
-            _check(m in CIFAR_METHODS, "cifar10.methods", f"a list of {', '.join(CIFAR_METHODS)}", m)
+        _members(self.datasets, CIFAR_DATASETS, "cifar10.datasets")
+        _members(self.preprocessing, CIFAR_PREPS, "cifar10.preprocessing")
+        _members(self.archs, CIFAR_ARCHS, "cifar10.archs")
+        _members(self.methods, CIFAR_METHODS, "cifar10.methods")
         _check(self.zca_epsilon > 0, "cifar10.zca_epsilon", "a positive number", self.zca_epsilon)
         if self.train_size is not None:
             _check(self.train_size > 0, "cifar10.train_size", "null or a positive integer", self.train_size)
