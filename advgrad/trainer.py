@@ -2,18 +2,29 @@
 
 One `train` call trains every seed of one configuration as a stacked model (`advgrad.mlp`).
 Seed s has its own weight initialisation, its own shuffling stream and its own dropout stream,
-so its result does not depend on which other seeds run beside it. The loop keeps the data on
+so its result does not depend on which other seeds run beside it (up to float rounding: a
+stacked matrix kernel may round differently for another number of seeds, so results are
+bit-identical for a given device and worker count, see `StackedSGD`). The loop keeps the data on
 the device and never synchronises with the host inside an epoch; after each epoch it checks
 the loss for divergence, measures the clean training and test error (Figure 1) and hands the
 state to a callback, which can checkpoint it: the state holds the generator states, so a
 resumed run is bit-identical to an uninterrupted one.
+
+How the steps run is the job of `StackedSGD` (DESIGN.md, "Performance design"; figures in
+reports/benchmark.md). At batch 10 one step is a few dozen small kernels:
+- on CPU the seeds are split into one group per core, each group trained as a stacked model by
+  its own single-threaded worker thread (matrix kernels release the GIL);
+- on CUDA all seeds form one group and the whole step is captured once as a CUDA graph and
+  replayed, since a GPU would otherwise wait on Python to launch each tiny kernel.
 """
 
 from __future__ import annotations
 
 import hashlib
 import statistics
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -22,7 +33,8 @@ from torch import Tensor
 
 from advgrad import mlp
 
-__all__ = ["TrainConfig", "stream_seed", "init_state", "train", "summarize"]
+__all__ = ["TrainConfig", "stream_seed", "init_state", "worker_layout", "StackedSGD", "train",
+           "summarize"]
 
 
 @dataclass(frozen=True)
@@ -105,9 +117,176 @@ def _check_finite(train_loss: Tensor, seeds: Sequence[int], epoch: int) -> None:
                                  f"{train_loss[s].item()} (learning rate too large?)")
 
 
+def _gather(x: Tensor, y: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+    """Mini-batch `idx` (S, B) of every seed: inputs (S, B, in) and labels (S, B).
+
+    `index_select` on the flat indices rather than `x[idx]`: on CPU it is ~4x faster.
+    """
+    flat = idx.reshape(-1)
+    return x.index_select(0, flat).view(*idx.shape, -1), y.index_select(0, flat).view(idx.shape)
+
+
+class _Stopped(Exception):
+    """Raised in a worker thread when the training loop is being left (error, Ctrl-C)."""
+
+
+class _CapturedStep:
+    """`step(idx, loss_sum)` on static buffers: captured once as a CUDA graph, then replayed.
+
+    A graph replays fixed kernels on fixed memory, so the step reads its mini-batch through the
+    static index buffer `idx` (S, B), updates the parameters in place (their storage never
+    moves) and adds its loss into the static `loss_sum` (S,). On a CPU nothing is captured and
+    the same static-buffer step runs eagerly (this is how the tests exercise it).
+    """
+
+    def __init__(self, step: Callable[[Tensor, Tensor], None], params: mlp.Params,
+                 shape: tuple[int, int], device: torch.device):
+        self.step = step
+        self.idx = torch.zeros(shape, dtype=torch.int64, device=device)   # (S, B)
+        self.loss_sum = torch.zeros(shape[0], device=device)             # (S,)
+        self.graph = None
+        # CUDA wants a few eager runs on a side stream before capture (lazy initialisation of
+        # cuBLAS and the allocator). They are not training: the parameters are put back after.
+        saved = [(W.clone(), b.clone()) for W, b in params]
+        if device.type == "cuda":
+            side = torch.cuda.Stream(device)
+            side.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    step(self.idx, self.loss_sum)
+            torch.cuda.current_stream(device).wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                step(self.idx, self.loss_sum)
+        else:
+            step(self.idx, self.loss_sum)  # one eager warm-up too, so tests can see it undone
+        for (W, b), (W0, b0) in zip(params, saved):
+            W.copy_(W0)
+            b.copy_(b0)
+        self.loss_sum.zero_()
+
+    def __call__(self, idx: Tensor) -> None:
+        self.idx.copy_(idx)
+        if self.graph is None:
+            self.step(self.idx, self.loss_sum)
+        else:
+            self.graph.replay()
+
+
+def worker_layout(n_seeds: int, device, workers: int | None = None) -> tuple[int, int]:
+    """(worker threads, intra-op threads per worker) of `StackedSGD` for `n_seeds` seeds.
+
+    Default: on CPU one worker per torch thread (torch's default is one per core), at most one
+    per seed; on other devices one worker. Several workers run single-threaded (measured on 2
+    cores, see reports/benchmark.md); a lone worker keeps torch's thread count.
+    """
+    if workers is None:
+        workers = min(n_seeds, torch.get_num_threads()) if torch.device(device).type == "cpu" else 1
+    if not 1 <= workers <= n_seeds:
+        raise ValueError(f"StackedSGD: workers = {workers}: need 1 to {n_seeds} (one per seed at most)")
+    return workers, 1 if workers > 1 else torch.get_num_threads()
+
+
+class StackedSGD:
+    """Runs the SGD steps and the evaluations of one configuration on the data's device.
+
+    `params` (stacked over all S seeds) are updated in place. The seeds are split into
+    `workers` contiguous groups, each a stacked model of its own (views of `params`) trained by
+    its own thread, all with the same per-op code (`advgrad.mlp.sgd_step`).
+
+    - CPU, by default (`worker_layout`) one single-threaded worker per core. At batch 10 an op
+      is too small to share between cores, and OpenMP's threads spin and stall as soon as a
+      core is also busy with anything else; independent single-threaded workers simply share it.
+    - CUDA: one group, and without dropout `graph=True`: the full-batch step is captured once as
+      a CUDA graph and replayed. (`graph=True` on CPU runs the same static-buffer step eagerly;
+      dropout configurations run eagerly, as their per-seed generators would need registering
+      with the graph.)
+
+    The grouping can change float rounding (see the module docstring), so a run is
+    bit-identical to another only with the same worker count. Use as a context manager: it sets
+    torch's intra-op thread count for the workers and restores it on exit, and a worker still
+    inside an epoch when the block is left (an error, Ctrl-C) stops at its next step.
+    """
+
+    def __init__(self, cfg: TrainConfig, params: mlp.Params, dropout_rng: Sequence[torch.Generator],
+                 train: tuple[Tensor, Tensor], workers: int | None = None, graph: bool | None = None):
+        self.cfg, self.params = cfg, params
+        self.x, self.y = train
+        device = self.x.device
+        n_seeds = len(cfg.seeds)
+        workers, self.threads = worker_layout(n_seeds, device, workers)
+        bounds = [round(i * n_seeds / workers) for i in range(workers + 1)]
+        self.groups = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]  # contiguous seeds
+        self._group_params = [[(W[g], b[g]) for W, b in params] for g in self.groups]
+        self._group_rng = [list(dropout_rng[g]) for g in self.groups]
+        self._stop = threading.Event()
+        self._pool: ThreadPoolExecutor | None = None
+        if graph is None:
+            graph = device.type == "cuda" and not cfg.mlp.has_dropout
+        if graph and (workers > 1 or cfg.mlp.has_dropout):
+            raise ValueError("StackedSGD: graph=True needs one worker and no dropout")
+        self._graph = graph
+        self._captured: _CapturedStep | None = None
+
+    def __enter__(self) -> "StackedSGD":
+        if self._graph:
+            step = lambda idx, loss_sum: self._step(0, idx, loss_sum)  # noqa: E731
+            self._captured = _CapturedStep(step, self.params, (len(self.cfg.seeds), self.cfg.batch_size),
+                                           self.x.device)
+        self._stop.clear()
+        self._saved_threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        self._pool = ThreadPoolExecutor(len(self.groups)) if len(self.groups) > 1 else None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        torch.set_num_threads(self._saved_threads)
+
+    def _map(self, fn: Callable[[int], Tensor]) -> Tensor:
+        """fn(group) for every group, on the workers; results concatenated over the seed axis."""
+        if self._pool is None:
+            return torch.cat([fn(g) for g in range(len(self.groups))])
+        return torch.cat(list(self._pool.map(fn, range(len(self.groups)))))
+
+    def _step(self, group: int, idx: Tensor, loss_sum: Tensor) -> None:
+        """One SGD step of one group on mini-batch `idx` (S_g, B); its summed loss into loss_sum."""
+        cfg = self.cfg
+        x, y = _gather(self.x, self.y, idx)                           # (S_g, B, in), (S_g, B)
+        loss = mlp.sgd_step(self._group_params[group], x, y, cfg.mlp, cfg.lr, cfg.eps, cfg.clip,
+                            self._group_rng[group])                   # (S_g,) stays on the device
+        loss_sum.add_(loss, alpha=idx.shape[1])
+
+    def _group_steps(self, group: int, order: Tensor) -> Tensor:
+        """The steps of one group over its rows of the order (S_g, n); its summed loss (S_g,)."""
+        loss_sum = torch.zeros(order.shape[0], device=order.device)  # (S_g,)
+        if self._captured is not None:
+            self._captured.loss_sum.zero_()
+        for idx in order.split(self.cfg.batch_size, dim=1):           # (S_g, B); the last may be smaller
+            if self._stop.is_set():
+                raise _Stopped
+            if self._captured is not None and idx.shape[1] == self.cfg.batch_size:
+                self._captured(idx)
+            else:
+                self._step(group, idx, loss_sum)
+        return loss_sum if self._captured is None else loss_sum + self._captured.loss_sum
+
+    def steps(self, order: Tensor) -> Tensor:
+        """SGD over the mini-batches of `order` (S, n): row s lists the training samples of seed s
+        in the order it sees them. Returns each seed's loss summed over the n samples (S,)."""
+        return self._map(lambda g: self._group_steps(g, order[self.groups[g]]))
+
+    def errors(self, x: Tensor, y: Tensor) -> Tensor:
+        """Clean error rate (S,) of every seed on the split (x (N, in), y (N,)), float64."""
+        return self._map(lambda g: mlp.error_rate(self._group_params[g], x, y, self.cfg.mlp.activation))
+
+
 def train(cfg: TrainConfig, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], device,
           state: dict | None = None,
-          on_epoch: Callable[[dict, float], None] | None = None) -> dict:
+          on_epoch: Callable[[dict, float], None] | None = None,
+          workers: int | None = None) -> dict:
     """Train every seed of `cfg` from `state` (default: `init_state`) up to `cfg.epochs`.
 
     `train` and `test` are (inputs (N, in) float in [0, 1], labels (N,) int64). After each epoch
@@ -115,7 +294,8 @@ def train(cfg: TrainConfig, train: tuple[Tensor, Tensor], test: tuple[Tensor, Te
     "train_loss"}` (epoch counted from 1, errors as fractions, train error = clean error on the
     whole training split, train loss = mean per sample of the trained objective), `epoch` is
     incremented, and `on_epoch(state, seconds)` is called. The given state is not modified; a
-    state loaded from disk on CPU is moved to `device`. Returns the final state.
+    state loaded from disk on CPU is moved to `device`. `workers`: seed groups trained in
+    parallel (see `StackedSGD`; default one per CPU core). Returns the final state.
     """
     device = torch.device(device)
     x_train, y_train = (t.to(device) for t in train)
@@ -128,31 +308,27 @@ def train(cfg: TrainConfig, train: tuple[Tensor, Tensor], test: tuple[Tensor, Te
     shuffle_rng = _generators(state["shuffle_rng"], "cpu")
     dropout_rng = _generators(state["dropout_rng"], device)
     curves = list(state["curves"])
-    act, n = cfg.mlp.activation, x_train.shape[0]
+    n = x_train.shape[0]
 
-    for epoch in range(state["epoch"], cfg.epochs):
-        start = time.perf_counter()
-        # Shuffle each epoch (section 3): one permutation per seed, drawn on the CPU.
-        order = torch.stack([torch.randperm(n, generator=g) for g in shuffle_rng]).to(device)  # (S, N)
-        loss_sum = torch.zeros(len(cfg.seeds), device=device)
-        for idx in order.split(cfg.batch_size, dim=1):                # (S, B); the last may be smaller
-            step_loss = mlp.sgd_step(params, x_train[idx], y_train[idx], cfg.mlp, cfg.lr, cfg.eps,
-                                     cfg.clip, dropout_rng)           # (S,) stays on the device
-            loss_sum += step_loss * idx.shape[1]
-        train_loss = loss_sum / n
-        _check_finite(train_loss, cfg.seeds, epoch + 1)
+    with StackedSGD(cfg, params, dropout_rng, (x_train, y_train), workers) as sgd:
+        for epoch in range(state["epoch"], cfg.epochs):
+            start = time.perf_counter()
+            # Shuffle each epoch (section 3): one permutation per seed, drawn on the CPU.
+            order = torch.stack([torch.randperm(n, generator=g) for g in shuffle_rng]).to(device)  # (S, N)
+            train_loss = sgd.steps(order) / n                         # (S,) still on the device
+            _check_finite(train_loss, cfg.seeds, epoch + 1)          # the epoch's first host sync
 
-        train_error = mlp.error_rate(params, x_train, y_train, act).tolist()
-        test_error = mlp.error_rate(params, x_test, y_test, act).tolist()
-        curves += [{"epoch": epoch + 1, "seed": seed, "train_error": train_error[s],
-                    "test_error": test_error[s], "train_loss": train_loss[s].item()}
-                   for s, seed in enumerate(cfg.seeds)]
-        state = {"epoch": epoch + 1, "params": params,
-                 "shuffle_rng": [g.get_state() for g in shuffle_rng],
-                 "dropout_rng": [g.get_state() for g in dropout_rng],
-                 "curves": curves}
-        if on_epoch is not None:
-            on_epoch(state, time.perf_counter() - start)
+            train_error = sgd.errors(x_train, y_train).tolist()
+            test_error = sgd.errors(x_test, y_test).tolist()
+            curves += [{"epoch": epoch + 1, "seed": seed, "train_error": train_error[s],
+                        "test_error": test_error[s], "train_loss": train_loss[s].item()}
+                       for s, seed in enumerate(cfg.seeds)]
+            state = {"epoch": epoch + 1, "params": params,
+                     "shuffle_rng": [g.get_state() for g in shuffle_rng],
+                     "dropout_rng": [g.get_state() for g in dropout_rng],
+                     "curves": curves}
+            if on_epoch is not None:
+                on_epoch(state, time.perf_counter() - start)
     return state
 
 
