@@ -64,9 +64,10 @@ class ResumeCheckpoint:
 
 
 def run_info(device: torch.device) -> dict:
-    """Versions and hardware, recorded beside every result."""
+    """Versions and hardware, recorded beside every result (`torch_threads`: torch's intra-op
+    thread count, i.e. the cores the stage may use)."""
     info = {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
-            "threads": torch.get_num_threads()}
+            "torch_threads": torch.get_num_threads()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info

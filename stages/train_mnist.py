@@ -22,7 +22,7 @@ import pandas as pd
 from advgrad.data import load_mnist
 from advgrad.io import atomic_path, save_json, save_torch
 from advgrad.mlp import MLPConfig
-from advgrad.trainer import TrainConfig, summarize, train
+from advgrad.trainer import TrainConfig, summarize, train, worker_layout
 from stages.common import (ResumeCheckpoint, file_md5, progress, resolve_device, run_info,
                            setup_logging)
 from stages.params import Params, load_params_or_exit
@@ -99,9 +99,13 @@ def main(argv=None) -> None:
     name = f"train-{args.method}-{args.split}:{args.dataset}-{args.activation}-{args.units}"
     data = load_mnist(args.data, device)
     train_split = data.train if args.split == "train" else data.fit
+    # The worker layout changes float rounding (advgrad.trainer.StackedSGD), so it is part of
+    # what must match for a resumed run to be bit-identical to an uninterrupted one.
+    workers, _ = worker_layout(len(cfg.seeds), device)
     resume = ResumeCheckpoint(f"{args.dataset}-{args.activation}-{args.units}-{args.method}-{args.split}",
                               {"config": dataclasses.asdict(cfg), "split": args.split,
-                               "data_md5": file_md5(args.data), "device": str(device)})
+                               "data_md5": file_md5(args.data), "device": str(device),
+                               "workers": workers})
 
     state = run(cfg, train_split, data.test, device, name, resume)
 
@@ -113,7 +117,8 @@ def main(argv=None) -> None:
     with atomic_path(args.run_dir / "curves.csv") as tmp:
         pd.DataFrame(state["curves"]).to_csv(tmp, index=False, float_format="%.6g")
     save_json({**summary, "epochs": cfg.epochs, "n_train": len(train_split.y),
-               "data_verified": bool(data.meta.get("verified", False)), **run_info(device)},
+               "data_verified": bool(data.meta.get("verified", False)), "workers": workers,
+               **run_info(device)},
               args.run_dir / "metrics.json")
     resume.clear()
     log.info("%s: test error %.2f ± %.2f %% over %d seeds", name, summary["error_pct"],
