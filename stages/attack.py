@@ -18,6 +18,7 @@ from pathlib import Path
 from advgrad.attack import error_pct, transfer_errors
 from advgrad.data import load_mnist
 from advgrad.io import save_json
+from advgrad.mlp import INPUT_RANGE
 from stages.common import load_mlp_checkpoint, setup_logging
 from stages.params import load_params_or_exit
 
@@ -53,7 +54,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     setup_logging()
     params = load_params_or_exit(args.params)
-    clip = (0.0, 1.0) if params.attack.clip else None
+    clip = INPUT_RANGE if params.attack.clip else None
 
     data = load_mnist(args.data, "cpu")
     _, backprop_models, _ = load_mlp_checkpoint(args.source)

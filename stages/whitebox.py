@@ -11,6 +11,7 @@ import pandas as pd
 from advgrad.attack import whitebox_errors
 from advgrad.data import load_mnist
 from advgrad.io import atomic_path
+from advgrad.mlp import INPUT_RANGE
 from stages.common import load_mlp_checkpoint, setup_logging
 from stages.params import load_params_or_exit
 
@@ -24,7 +25,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     setup_logging()
     params = load_params_or_exit(args.params)
-    clip = (0.0, 1.0) if params.attack.clip else None
+    clip = INPUT_RANGE if params.attack.clip else None
 
     data = load_mnist(args.data, "cpu")
     _, models, ckpt = load_mlp_checkpoint(args.model)
