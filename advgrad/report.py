@@ -8,7 +8,7 @@ percentages, `*_zero_frac` are fractions in [0, 1]. The shape of `results`:
     results = {
       "run": {                       # the configuration, printed above the tables
         "datasets": ["mnist"],       # MNIST-format datasets of the run (mnist, fashion-mnist)
-        "epochs": 150, "paper_epochs": 150, "seeds": 5,
+        "epochs": 150, "seeds": 5,
         "train_size": None,          # MNIST training images, None = all
         "device": "cpu", "torch": "2.14.1", "dvc": "3.67.1", "git_rev": "abc1234",
         "data_verified": True,       # False: some input had no known checksum
@@ -28,8 +28,8 @@ percentages, `*_zero_frac` are fractions in [0, 1]. The shape of `results`:
     }
 
 Any section or entry may be missing or partial. Only what the run produced is printed; a paper
-number without a reproduced counterpart gets "not run", never a number. `run["paper_epochs"]` is
-accepted but the paper's protocol is taken from `advgrad.paper`, its single source.
+number without a reproduced counterpart gets "not run", never a number. The paper's protocol
+comes from `advgrad.paper`, its single source.
 """
 
 from __future__ import annotations

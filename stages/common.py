@@ -22,8 +22,6 @@ from advgrad.io import save_torch
 
 RESUME_DIR = Path(os.environ.get("ADVGRAD_RESUME_DIR", ".advgrad/resume"))
 
-log = logging.getLogger("advgrad")
-
 
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",

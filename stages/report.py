@@ -26,9 +26,6 @@ from stages.params import Params, load_params_or_exit
 
 log = logging.getLogger("advgrad.report")
 
-PAPER_EPOCHS = 150
-
-
 def notes(params: Params) -> list[str]:
     """Every choice made where the paper is silent or ambiguous (DESIGN.md)."""
     return [
@@ -86,9 +83,15 @@ def fig1_units(params: Params) -> int | None:
     return 800 if 800 in units else max(units, default=None)
 
 
+def _statistic(metrics: dict) -> dict:
+    """The table entry of one training stage's metrics.json."""
+    return {k: metrics[k] for k in ("error_pct", "std_pct", "n_seeds")}
+
+
 def gather(params: Params, runs: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
     """The results dict of advgrad.report, plus the per-dataset curves of Figure 1's nets."""
     p = params.mnist
+    curve_units = fig1_units(params)
     table2, attack, sparsity, table3, curves = {}, {}, {}, {}, {}
     run_metrics = []
     for ds in p.datasets:
@@ -101,10 +104,10 @@ def gather(params: Params, runs: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
                     if m is None:
                         continue
                     run_metrics.append(m)
-                    rows.setdefault(f"{act}-{units}", {})[method] = {
-                        k: m[k] for k in ("error_pct", "std_pct", "n_seeds")}
-                    if units == fig1_units(params) and (runs / key / "curves.csv").exists():
-                        frames.append(pd.read_csv(runs / key / "curves.csv").assign(activation=act, method=method))
+                    rows.setdefault(f"{act}-{units}", {})[method] = _statistic(m)
+                    curves_csv = runs / key / "curves.csv"
+                    if units == curve_units and curves_csv.exists():
+                        frames.append(pd.read_csv(curves_csv).assign(activation=act, method=method))
         table2[ds] = rows
         if frames:
             curves[ds] = pd.concat(frames, ignore_index=True)
@@ -125,15 +128,15 @@ def gather(params: Params, runs: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
                     m = _read_json(runs / f"{ds}-{arch}-{prep}-{method}" / "metrics.json")
                     if m is not None:
                         run_metrics.append(m)
-                        table3.setdefault(f"{arch}-{prep}", {})[method] = {
-                            k: m[k] for k in ("error_pct", "std_pct", "n_seeds")}
+                        table3.setdefault(f"{arch}-{prep}", {})[method] = _statistic(m)
     devices = sorted({m.get("device", "?") for m in run_metrics})
     run = {
-        "datasets": list(p.datasets), "epochs": p.epochs, "paper_epochs": PAPER_EPOCHS,
+        "datasets": list(p.datasets), "epochs": p.epochs,
         "seeds": params.seeds, "train_size": p.train_size, "device": ", ".join(devices) or "none",
         "torch": run_metrics[0].get("torch", "?") if run_metrics else version("torch"),
         "dvc": version("dvc"), "git_rev": _git_rev(),
-        "data_verified": all(m.get("data_verified", False) for m in run_metrics),
+        # Verified only if some run happened and every run's data was verified.
+        "data_verified": bool(run_metrics) and all(m.get("data_verified", False) for m in run_metrics),
         "eps": params.eps, "batch_size": p.batch_size, "lr": dataclasses.asdict(p.lr),
         "cifar": ({"max_epochs": c.max_epochs, "train_size": c.train_size, "seeds": params.seeds}
                   if c.datasets else None),

@@ -51,7 +51,7 @@ def build_config(params: Params, activation: str, units: int, method: str) -> Tr
 
 
 def run(cfg: TrainConfig, train_split, test_split, device, name: str,
-        resume: ResumeCheckpoint | None = None) -> dict:
+        resume: ResumeCheckpoint | None = None, workers: int | None = None) -> dict:
     """Train (resuming if a checkpoint exists) and return the final trainer state."""
     state = resume.load() if resume else None
     if state is not None:
@@ -71,7 +71,7 @@ def run(cfg: TrainConfig, train_split, test_split, device, name: str,
 
     try:
         state = train(cfg, (train_split.x, train_split.y), (test_split.x, test_split.y), device,
-                      state=state, on_epoch=on_epoch)
+                      state=state, on_epoch=on_epoch, workers=workers)
     except FloatingPointError as err:  # the trainer names seed and epoch
         raise SystemExit(f"{name}: {err}") from None
     finally:
@@ -107,7 +107,7 @@ def main(argv=None) -> None:
                                "data_md5": file_md5(args.data), "device": str(device),
                                "workers": workers})
 
-    state = run(cfg, train_split, data.test, device, name, resume)
+    state = run(cfg, train_split, data.test, device, name, resume, workers)
 
     summary = summarize(state["curves"], cfg.seeds, params.mnist.last_epochs)
     config = dataclasses.asdict(cfg)

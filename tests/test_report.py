@@ -26,7 +26,7 @@ REDUCED = "**Reduced-scale run: not comparable to the paper's numbers**"
 
 def full_run(**changes) -> dict:
     """A `run` section with the paper's protocol (not reduced, verified data)."""
-    run = {"datasets": ["mnist"], "epochs": 150, "paper_epochs": 150, "seeds": 5, "train_size": None,
+    run = {"datasets": ["mnist"], "epochs": 150, "seeds": 5, "train_size": None,
            "device": "cpu", "torch": "2.14.1", "dvc": "3.67.1", "git_rev": "abc1234",
            "data_verified": True, "eps": 0.08, "batch_size": 10,
            "lr": {"logistic": 0.5, "tanh": 0.01, "relu": 0.05},
