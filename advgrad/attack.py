@@ -6,7 +6,7 @@ the hand-written backward pass used in training: a bug in one is not repeated in
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +14,8 @@ from torch import nn
 
 from advgrad.adversarial import fgsm_autograd
 
-__all__ = ["mnist_objective", "fgsm_examples", "error_pct", "transfer_errors", "whitebox_errors"]
+__all__ = ["mnist_objective", "fgsm_examples", "error_pct", "transfer_pairs", "transfer_errors",
+           "whitebox_errors"]
 
 
 def mnist_objective(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -46,18 +47,33 @@ def error_pct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 1
     return 100.0 * wrong / len(y)
 
 
-def transfer_errors(sources: Sequence[nn.Module], targets: Sequence[nn.Module], x: torch.Tensor,
-                    y: torch.Tensor, eps: float, clip=None, offset: int = 0) -> list[float]:
-    """Error (%) of target `(i + offset) % T` on FGSM examples made with source i.
+def transfer_pairs(seeds: Sequence[int]) -> list[tuple[int, int]]:
+    """(source seed, target seed) of the transfer experiment (paper section 3).
 
-    With sources and targets drawn from the same list of seeds, `offset=1` pairs every model
-    with another one, so a model is never attacked with its own gradients (the paper's
-    protocol: "another 2x400 ReLU model").
+    Source seed i attacks the backprop AND the adversarial target of seed i+1 (cyclically), so
+    the two targets differ only in their training method and neither shares the source's
+    initial weights or mini-batch order ("another 2x400 ReLU model"). One seed gives no pair.
     """
-    errors = []
-    for i, source in enumerate(sources):
-        x_adv = fgsm_examples(source, x, y, eps, clip)
-        errors.append(error_pct(targets[(i + offset) % len(targets)], x_adv, y))
+    seeds = list(seeds)
+    if len(seeds) < 2:
+        return []
+    return [(s, seeds[(i + 1) % len(seeds)]) for i, s in enumerate(seeds)]
+
+
+def transfer_errors(sources: Mapping[int, nn.Module], targets: Mapping[str, Mapping[int, nn.Module]],
+                    x: torch.Tensor, y: torch.Tensor, eps: float, clip=None,
+                    objective=mnist_objective) -> dict[str, list[float]]:
+    """Error (%) of each target family on FGSM examples made with each source, per pair.
+
+    `sources` maps seed -> model; `targets` maps a name ("backprop", "adversarial") to
+    seed -> model. The examples of source seed s are made once and classified by every
+    family's model of the paired seed (`transfer_pairs`). Returns {name: [error per pair]}.
+    """
+    errors: dict[str, list[float]] = {name: [] for name in targets}
+    for source_seed, target_seed in transfer_pairs(sorted(sources)):
+        x_adv = fgsm_examples(sources[source_seed], x, y, eps, clip, objective)
+        for name, family in targets.items():
+            errors[name].append(error_pct(family[target_seed], x_adv, y))
     return errors
 
 

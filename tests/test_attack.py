@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from advgrad.analysis import first_layer_weights, hidden_activations, zero_fractions
-from advgrad.attack import error_pct, fgsm_examples, mnist_objective, transfer_errors, whitebox_errors
+from advgrad.attack import (error_pct, fgsm_examples, mnist_objective, transfer_errors, transfer_pairs,
+                            whitebox_errors)
 
 
 def threshold_model(direction: float = 1.0) -> nn.Sequential:
@@ -42,19 +43,30 @@ def test_whitebox_error_is_the_fraction_within_eps_of_the_boundary(eps):
     assert rows == [{"seed_index": 0, "eps": eps, "error_pct": pytest.approx(closed_form)}]
 
 
-def test_transfer_pairs_each_source_with_another_target():
+def test_transfer_pairs_give_both_targets_the_next_seed_never_the_sources():
+    assert transfer_pairs([0, 1, 2]) == [(0, 1), (1, 2), (2, 0)]
+    assert transfer_pairs([5, 7]) == [(5, 7), (7, 5)]
+    assert transfer_pairs([3]) == []  # one seed: no target may share the source's seed
+    for seeds in ([0, 1], [0, 1, 2], [4, 9, 11, 12, 30]):
+        assert all(source != target for source, target in transfer_pairs(seeds))
+
+
+def test_transfer_errors_pair_source_i_with_both_targets_of_seed_i_plus_1():
     x, y = grid()
-    # Source 0 is the true threshold model; source 1 is its mirror image.
-    models = [threshold_model(1.0), threshold_model(-1.0)]
-    errors = transfer_errors(models, models, x, y, eps=0.33, offset=1)
-    # Source 0's examples attack model 1 (the mirror, which gets every clean sample wrong): it
-    # classifies x0 - 0.33*sign correctly exactly where the shift crossed the boundary.
-    crossed = 100.0 * float((x[:, 0].abs() < 0.33).float().mean())
-    assert errors[0] == pytest.approx(100.0 - crossed)
-    # The mirror's gradient (its loss grows away from the true boundary) pushes every x0 away
-    # from 0, so model 0 stays right everywhere.
-    assert errors[1] == 0.0
-    assert error_pct(models[0], x, y) == 0.0 and error_pct(models[1], x, y) == 100.0
+    # Three seeds whose models are told apart by their errors: seed 0 the true threshold model,
+    # seed 1 its mirror image (wrong on every clean sample), seed 2 the true model again.
+    true, mirror = threshold_model(1.0), threshold_model(-1.0)
+    sources = {0: true, 1: mirror, 2: true}
+    # The backprop targets are the sources themselves; the adversarial family is its mirror.
+    adversarial = {0: mirror, 1: true, 2: mirror}
+    errors = transfer_errors(sources, {"backprop": sources, "adversarial": adversarial}, x, y, eps=0.33)
+    crossed = 100.0 * float((x[:, 0].abs() < 0.33).float().mean())  # the true model's own examples
+    # Source 0 (true) -> targets of seed 1: backprop mirror, adversarial true.
+    # Source 1 (mirror) pushes every x0 away from the boundary -> seed 2: true (0 %), mirror (100 %).
+    # Source 2 (true) -> seed 0: backprop true (crossed), adversarial mirror.
+    assert errors["backprop"] == [pytest.approx(100.0 - crossed), 0.0, pytest.approx(crossed)]
+    assert errors["adversarial"] == [pytest.approx(crossed), 100.0, pytest.approx(100.0 - crossed)]
+    assert error_pct(true, x, y) == 0.0 and error_pct(mirror, x, y) == 100.0
 
 
 def test_clip_keeps_examples_in_range():
@@ -86,3 +98,25 @@ def test_zero_fractions_and_first_layer_weights_on_a_hand_set_relu_net():
     torch.testing.assert_close(acts[0], torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]))
     assert zero_fractions(acts) == {"per_layer": [4 / 6], "overall": 4 / 6}
     assert first_layer_weights(model).shape == (3, 2)
+
+
+def test_attack_stage_reports_pairs_and_one_seed_as_not_run():
+    from stages import attack as attack_stage
+
+    x, y = grid()
+    true, mirror = threshold_model(1.0), threshold_model(-1.0)
+    rows = attack_stage.run({0: true, 1: mirror, 2: true}, {0: mirror, 1: true, 2: mirror}, x, y,
+                            [0.33], clip=None)
+    row = rows["0.33"]
+    assert row["n_pairs"] == 3 and row["pairs"] == [[0, 1], [1, 2], [2, 0]]
+    assert all(source != target for source, target in row["pairs"])
+    # Mean over the three pairs of the errors worked out in the test above.
+    assert row["backprop_pct"] == pytest.approx(100.0 / 3)
+    assert row["adversarial_pct"] == pytest.approx(100.0 / 3 + 100.0 / 3)
+
+    single = attack_stage.run({4: true}, {4: mirror}, x, y, [0.25, 0.5], clip=None)
+    for eps in ("0.25", "0.5"):
+        assert single[eps]["n_pairs"] == 0 and "backprop_pct" not in single[eps]
+        assert "at least 2 seeds" in single[eps]["not_run"]
+    with pytest.raises(ValueError, match="different seeds"):
+        attack_stage.run({0: true, 1: true}, {0: true, 2: true}, x, y, [0.25], clip=None)
