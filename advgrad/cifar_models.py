@@ -8,9 +8,13 @@
 
 Both end in a linear layer of 10 logits; the softmax lives in the loss (`F.cross_entropy`), as
 the paper's "softmax layer and a cross-entropy objective". Dropout, when a method uses it, is
-applied to the input, to the output of each conv block and to the output of each hidden fully
-connected layer, with the rates of section 4 (0.1 / 0.25 / 0.5). A rate of 0 is no dropout, so
-every method has the same parameter names and checkpoints of all methods load the same way.
+applied to the input, inside each conv block and to the output of each hidden fully connected
+layer. Section 4 gives "0.1 for the input layer, 0.25 for convolutional layers and 0.5 for fully
+connected layers"; the author's conv code (anokland/dfa-torch, Models/conv.lua) drops 0.25,
+0.25 and 0.5 in the three conv blocks, after each ReLU and before the pooling. Each block takes
+its own rate and the position is a choice (`CONV_DROPOUT_POSITIONS`), so both readings are one
+setting apart. A rate of 0 is no dropout, so every method has the same parameter names and
+checkpoints of all methods load the same way.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["CifarMLP", "CifarConvNet", "ConvBlock", "build_model", "init_weights_",
-           "apply_max_norm_", "CIFAR_SHAPE", "NUM_CLASSES"]
+           "apply_max_norm_", "CIFAR_SHAPE", "NUM_CLASSES", "CONV_DROPOUT_POSITIONS"]
 
 CIFAR_SHAPE = (3, 32, 32)
 NUM_CLASSES = 10
+# Where a conv block drops units: after the ReLU, before the max-pool (the author's code), or
+# after the max-pool (on the block's output).
+CONV_DROPOUT_POSITIONS = ("before_pool", "after_pool")
 
 
 class CifarMLP(nn.Module):
@@ -44,26 +51,43 @@ class CifarMLP(nn.Module):
 
 
 class ConvBlock(nn.Module):
-    """5x5 convolution (padding 2) -> ReLU -> 3x3 max-pool of stride 2 (floor) -> dropout."""
+    """5x5 convolution (padding 2) -> ReLU -> 3x3 max-pool of stride 2 (floor), with dropout
+    `p_drop` before or after the pooling (`position`, one of CONV_DROPOUT_POSITIONS)."""
 
-    def __init__(self, c_in: int, c_out: int, p_drop: float = 0.0):
+    def __init__(self, c_in: int, c_out: int, p_drop: float = 0.0, position: str = "before_pool"):
         super().__init__()
+        if position not in CONV_DROPOUT_POSITIONS:
+            raise ValueError(f"ConvBlock: dropout position {position!r} is invalid; allowed: "
+                             f"{', '.join(CONV_DROPOUT_POSITIONS)}")
         self.conv = nn.Conv2d(c_in, c_out, kernel_size=5, padding=2)
-        self.p_drop = p_drop
+        self.p_drop, self.position = p_drop, position
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.conv(x)), kernel_size=3, stride=2)  # side n -> (n - 3) // 2 + 1
-        return F.dropout(x, self.p_drop, self.training)
+        x = F.relu(self.conv(x))
+        if self.position == "before_pool":
+            x = F.dropout(x, self.p_drop, self.training)
+        x = F.max_pool2d(x, kernel_size=3, stride=2)  # side n -> (n - 3) // 2 + 1
+        if self.position == "after_pool":
+            x = F.dropout(x, self.p_drop, self.training)
+        return x
 
 
 class CifarConvNet(nn.Module):
-    """The CIFAR-10 conv net of Srivastava et al. (2014), as used in the paper's Table 3."""
+    """The CIFAR-10 conv net of Srivastava et al. (2014), as used in the paper's Table 3.
 
-    def __init__(self, p_input: float = 0.0, p_conv: float = 0.0, p_fc: float = 0.0):
+    `p_conv` holds the dropout rates of the three conv blocks (a single rate is used for all).
+    """
+
+    def __init__(self, p_input: float = 0.0, p_conv: float | tuple[float, ...] = 0.0, p_fc: float = 0.0,
+                 conv_dropout_position: str = "before_pool"):
         super().__init__()
-        self.block1 = ConvBlock(3, 96, p_conv)     # (B, 96, 15, 15)
-        self.block2 = ConvBlock(96, 128, p_conv)   # (B, 128, 7, 7)
-        self.block3 = ConvBlock(128, 256, p_conv)  # (B, 256, 3, 3)
+        rates = (p_conv,) * 3 if isinstance(p_conv, (int, float)) else tuple(p_conv)
+        if len(rates) != 3:
+            raise ValueError(f"CifarConvNet: p_conv needs 3 rates (one per conv block), got {p_conv!r}")
+        pos = conv_dropout_position
+        self.block1 = ConvBlock(3, 96, rates[0], pos)     # (B, 96, 15, 15)
+        self.block2 = ConvBlock(96, 128, rates[1], pos)   # (B, 128, 7, 7)
+        self.block3 = ConvBlock(128, 256, rates[2], pos)  # (B, 256, 3, 3)
         self.fc1 = nn.Linear(256 * 3 * 3, 2048)
         self.fc2 = nn.Linear(2048, 2048)
         self.out = nn.Linear(2048, NUM_CLASSES)
@@ -77,13 +101,15 @@ class CifarConvNet(nn.Module):
         return self.out(h)                                            # (B, 10) logits
 
 
-def build_model(arch: str, *, units: int = 3000, p_input: float = 0.0, p_conv: float = 0.0,
-                p_fc: float = 0.0) -> nn.Module:
-    """`arch` is mlp | conv; dropout rates of 0 mean no dropout. `units` is for the MLP only."""
+def build_model(arch: str, *, units: int = 3000, p_input: float = 0.0,
+                p_conv: float | tuple[float, ...] = 0.0, p_fc: float = 0.0,
+                conv_dropout_position: str = "before_pool") -> nn.Module:
+    """`arch` is mlp | conv; dropout rates of 0 mean no dropout. `units` is for the MLP only,
+    `p_conv` and `conv_dropout_position` for the conv net only."""
     if arch == "mlp":
         return CifarMLP(units, p_input, p_fc)
     if arch == "conv":
-        return CifarConvNet(p_input, p_conv, p_fc)
+        return CifarConvNet(p_input, p_conv, p_fc, conv_dropout_position)
     raise ValueError(f"build_model: unknown CIFAR-10 architecture {arch!r}; allowed: mlp, conv")
 
 

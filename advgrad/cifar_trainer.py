@@ -76,8 +76,9 @@ class TrainConfig:
     weight_decay: float = 0.0    # L2 coefficient added to the gradient (paper: conv 0.001)
     units: int = 3000            # hidden units of the MLP
     p_input: float = 0.0         # dropout rates (0 = none; paper: 0.1 / 0.25 / 0.5)
-    p_conv: float = 0.0
+    p_conv: tuple[float, ...] = (0.0, 0.0, 0.0)  # one rate per conv block (author: .25 .25 .5)
     p_fc: float = 0.0
+    conv_dropout_position: str = "before_pool"  # cifar_models.CONV_DROPOUT_POSITIONS
     batch_size: int = 128
     max_norm: float | None = 4.0  # per-unit incoming weight norm bound; None = unconstrained
     init_std: float = 0.01
@@ -90,6 +91,7 @@ class TrainConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "seeds", tuple(self.seeds))
+        object.__setattr__(self, "p_conv", tuple(self.p_conv))
         if self.arch not in ("mlp", "conv"):
             raise ValueError(f"TrainConfig.arch = {self.arch!r} is invalid; allowed: mlp, conv")
         if not self.seeds:
@@ -196,7 +198,8 @@ def _new_schedule(config: TrainConfig) -> HalvingSchedule:
 
 def _new_model(config: TrainConfig) -> nn.Module:
     return build_model(config.arch, units=config.units, p_input=config.p_input,
-                       p_conv=config.p_conv, p_fc=config.p_fc)
+                       p_conv=config.p_conv, p_fc=config.p_fc,
+                       conv_dropout_position=config.conv_dropout_position)
 
 
 def _start_seed(config: TrainConfig, seed: int, device: torch.device):
@@ -307,6 +310,7 @@ def summarize(state: dict) -> dict:
     return {"error_pct": statistics.mean(per_seed),
             "std_pct": statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0,
             "n_seeds": len(per_seed),
+            "seeds": [run["seed"] for run in state["runs"]],
             "per_seed_pct": per_seed,
             "epochs_run": [len(run["curve"]) for run in state["runs"]],
             "stop_reasons": [run["stop_reason"] for run in state["runs"]]}

@@ -21,6 +21,7 @@ CIFAR_PREPS = ("zca", "simple")
 CIFAR_ARCHS = ("mlp", "conv")
 CIFAR_METHODS = ("backprop", "backprop-dropout", "adversarial", "adversarial-dropout")
 DEVICES = ("auto", "cpu", "cuda")
+CONV_DROPOUT_POSITIONS = ("before_pool", "after_pool")  # advgrad.cifar_models
 
 
 class ParamsError(ValueError):
@@ -106,12 +107,19 @@ class AttackParams:
 @dataclass(frozen=True)
 class CifarDropout:
     input: float
-    conv: float
+    conv: tuple[float, ...]  # one rate per conv block
+    conv_position: str
     fc: float
 
     def __post_init__(self):
-        for name in ("input", "conv", "fc"):
-            _rate(f"cifar10.dropout.{name}", getattr(self, name))
+        _rate("cifar10.dropout.input", self.input)
+        _rate("cifar10.dropout.fc", self.fc)
+        _check(len(self.conv) == 3, "cifar10.dropout.conv", "a list of 3 rates (one per conv block)",
+               list(self.conv))
+        for rate in self.conv:
+            _rate("cifar10.dropout.conv", rate)
+        _check(self.conv_position in CONV_DROPOUT_POSITIONS, "cifar10.dropout.conv_position",
+               " | ".join(CONV_DROPOUT_POSITIONS), self.conv_position)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import torch
 from advgrad.cifar_trainer import TrainConfig, curve_rows, summarize, train
 from advgrad.io import save_json, save_text, save_torch
 from advgrad.data import load_cifar
-from stages.common import (ResumeCheckpoint, file_md5, progress, resolve_device, run_info,
+from stages.common import (ResumeCheckpoint, file_md5, progress, provenance, resolve_device,
                            setup_logging)
 from stages.params import CIFAR_ARCHS, CIFAR_METHODS, CIFAR_PREPS, Params, load_params_or_exit
 
@@ -45,7 +45,8 @@ def train_config(params: Params, arch: str, method: str) -> TrainConfig:
     if arch == "mlp":
         a, arch_only = c.mlp, {"units": c.mlp.units}
     else:
-        a, arch_only = c.conv, {"p_conv": c.dropout.conv if dropout else 0.0}
+        a, arch_only = c.conv, ({"p_conv": c.dropout.conv, "conv_dropout_position": c.dropout.conv_position}
+                                if dropout else {})
     return TrainConfig(
         arch=arch, seeds=tuple(range(params.seed_base, params.seed_base + params.seeds)),
         lr=a.lr, momentum=a.momentum, dampening=a.dampening, weight_decay=a.weight_decay,
@@ -113,8 +114,8 @@ def run(config: dict, data, device: torch.device, model_path: Path, run_dir: Pat
 
         state = train(tc, train_x, train_y, test_x, test_y, state=state, on_epoch=on_epoch)
 
-    metrics = {**summarize(state), "n_train": n, **run_info(device),
-               "data_verified": bool(data.meta.get("verified", False))}
+    metrics = {**summarize(state), "n_train": n, "data_verified": bool(data.meta.get("verified", False)),
+               "provenance": provenance(device)}
     run_dir = Path(run_dir)
     save_torch({"config": config, "state_dicts": [r["model"] for r in state["runs"]]}, model_path)
     save_text(_curves_csv(curve_rows(state)), run_dir / "curves.csv")

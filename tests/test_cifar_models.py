@@ -57,6 +57,42 @@ def test_dropout_changes_only_training_mode_and_not_parameter_names(arch):
     assert torch.equal(dropped(x), plain(x))      # identity at test time
 
 
+def _recorded_dropout_inputs(model, x):
+    """Shapes of the tensors F.dropout receives in one training-mode forward pass, with the rate."""
+    import torch.nn.functional as F
+
+    seen, real = [], F.dropout
+
+    def spy(t, p=0.5, training=True, inplace=False):
+        seen.append((tuple(t.shape[1:]), p))
+        return real(t, p, training, inplace)
+
+    model.train()
+    F.dropout = spy
+    try:
+        model(x)
+    finally:
+        F.dropout = real
+    return seen
+
+
+@pytest.mark.parametrize("position, sides", [("before_pool", (32, 15, 7)), ("after_pool", (15, 7, 3))])
+def test_conv_dropout_rates_are_per_block_and_placed_before_or_after_the_pooling(position, sides):
+    model = build_model("conv", p_input=0.1, p_conv=(0.25, 0.25, 0.5), p_fc=0.5,
+                        conv_dropout_position=position)
+    seen = _recorded_dropout_inputs(model, torch.randn(2, 3, 32, 32))
+    channels = (96, 128, 256)
+    assert seen == [((3, 32, 32), 0.1)] + [((c, s, s), p) for c, s, p in zip(channels, sides, (0.25, 0.25, 0.5))] + [
+        ((2048,), 0.5), ((2048,), 0.5)]
+
+
+def test_conv_dropout_rejects_a_wrong_position_or_rate_count():
+    with pytest.raises(ValueError, match="position"):
+        build_model("conv", p_conv=0.25, conv_dropout_position="between")
+    with pytest.raises(ValueError, match="3 rates"):
+        build_model("conv", p_conv=(0.25, 0.5))
+
+
 def test_unknown_architecture_is_rejected():
     with pytest.raises(ValueError, match="unknown CIFAR-10 architecture 'resnet'"):
         build_model("resnet")

@@ -168,9 +168,12 @@ def test_each_method_step_changes_every_weight_tensor(params, arch, method):
     config = train_config(params, arch, method)
     assert config.eps == ({"mlp": 0.03, "conv": 0.01}[arch] if "adversarial" in method else 0.0)
     dropout = method.endswith("dropout")
+    no_conv = (0.0, 0.0, 0.0)
     assert (config.p_input, config.p_conv, config.p_fc) == (
-        (0.1, 0.25 if arch == "conv" else 0.0, 0.5) if dropout else (0.0, 0.0, 0.0))
-    model = initialised(arch, p_input=config.p_input, p_conv=config.p_conv, p_fc=config.p_fc)
+        (0.1, (0.25, 0.25, 0.5) if arch == "conv" else no_conv, 0.5) if dropout else (0.0, no_conv, 0.0))
+    assert config.conv_dropout_position == "before_pool"
+    model = initialised(arch, p_input=config.p_input, p_conv=config.p_conv, p_fc=config.p_fc,
+                        conv_dropout_position=config.conv_dropout_position)
     before = copy.deepcopy(model.state_dict())
     model.train()
     x, y = images(4, 1)

@@ -180,6 +180,30 @@ def test_zca_whitens_the_training_set():
     torch.testing.assert_close(transform["W"], transform["W"].T)  # zero phase: W symmetric
 
 
+def test_default_zca_regulariser_is_the_authors_and_whitens_as_applied():
+    """The repository's cifar10.zca_epsilon is unsup.zca_whiten's 1e-5 on 0-255 pixels, i.e.
+    1e-5 / 255^2 on [0, 1]; with it, the float32 whitening matrix as `apply_transform` applies it
+    makes the training covariance the identity on every direction whose variance is well above
+    the regulariser, and leaves a direction without variance (a constant pixel) at zero."""
+    from stages.params import load_params
+
+    eps = load_params().cifar10.zca_epsilon
+    assert eps == pytest.approx(1e-5 / 255 ** 2, rel=1e-12)
+    x = correlated_images(4000, seed=5).reshape(4000, -1)
+    x[:, 7] = 200  # one constant pixel: a direction of zero variance
+    x = x.reshape(4000, 3, 4, 4)
+    z = apply_transform(x, fit_zca(x, epsilon=eps, gcn=False)).reshape(4000, -1).double()
+    lam, u = torch.linalg.eigh(covariance(x / 255.0))
+    strong = lam > 1e4 * eps  # the 47 directions of real variance (the smallest is ~1e-5)
+    assert int(strong.sum()) == 47 and lam[~strong].abs().max() < 1e-12
+    centred = z - z.mean(0)
+    projected = centred @ u  # whitened data in the eigenbasis of the raw covariance
+    cov = projected.T @ projected / len(z)
+    torch.testing.assert_close(cov[strong][:, strong], torch.eye(47, dtype=torch.float64),
+                               atol=2e-3, rtol=0)
+    assert projected[:, ~strong].abs().max() < 1e-3
+
+
 def test_zca_matches_an_svd_computation():
     """Independent oracle: W from the SVD of the centred data matrix (numpy), not from eigh."""
     x = correlated_images(1000, seed=2)
