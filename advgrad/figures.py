@@ -157,11 +157,13 @@ def plot_weight_tiles(weights: Mapping[str, torch.Tensor], out: str | Path, n: i
 
 # -------------------------------------------------------------------------------- Figure 3
 
-def plot_activation_histograms(acts: Mapping[str, torch.Tensor], out: str | Path, bins: int = 50) -> Figure:
+def plot_activation_histograms(acts: Mapping[str, torch.Tensor], out: str | Path, bins: int = 50,
+                               title: str | None = None) -> Figure:
     """Figure 3: histogram of hidden-unit activations (N, h), one panel per method.
 
-    The title gives the fraction of exact zeros (section 3: 39 % -> 61 % for 2x400 ReLU nets).
-    All panels share the bins so that their shapes can be compared.
+    Each panel's title gives the fraction of exact zeros (section 3: 39 % -> 61 % for 2x400
+    ReLU nets); `title` (which net, which images) goes above the panels. All panels share the
+    bins so that their shapes can be compared.
     """
     methods = _ordered(METHODS, acts)
     values = {m: _numpy(acts[m]).ravel() for m in methods}
@@ -176,6 +178,8 @@ def plot_activation_histograms(acts: Mapping[str, torch.Tensor], out: str | Path
         ax.set_title(f"{method}: {100 * np.mean(v == 0):.1f}% exact zeros")
         ax.set_xlabel("activation")
     axes[0].set_ylabel("count")
+    if title:
+        fig.suptitle(title, fontsize="medium")
     return _save(fig, out)
 
 

@@ -8,38 +8,40 @@ percentages, `*_zero_frac` are fractions in [0, 1]. The shape of `results`:
     results = {
       "run": {                       # the configuration, printed above the tables
         "datasets": ["mnist"],       # MNIST-format datasets of the run (mnist, fashion-mnist)
-        "epochs": 150, "seeds": 5,
-        "train_size": None,          # MNIST training images, None = all
-        "device": "cpu", "torch": "2.14.1", "dvc": "3.67.1", "git_rev": "abc1234",
+        "cifar_datasets": [],        # CIFAR-10-format datasets ([]: branch off)
+        "settings": {"eps": 0.08, "mnist.epochs": 150, ...},   # params.yaml, dotted keys
+        "provenance": {"git_revs": ["<sha>"], "git_dirty": False, "dvc_exp_names": [],
+                       "dvc_exp_baseline_revs": [], "devices": ["cpu"], "torch": ["2.14.1"]},
+        "dvc": "3.67.1",
         "data_verified": True,       # False: some input had no known checksum
-        "eps": 0.08, "batch_size": 10, "lr": {"logistic": 0.5, "tanh": 0.01, "relu": 0.05},
-        "cifar": {"max_epochs": 300, "train_size": None, "seeds": 5},   # None: branch off
       },
       "table2": {"<dataset>": {"<act>-<units>": {          # e.g. "relu-800"
           "backprop": {"error_pct": m, "std_pct": s, "n_seeds": n},
-          "adversarial": {...}}}},
+          "adversarial": {...},
+          "difference": {"mean_pct": d, "ci95_pct": c, "n": n}}}},  # adversarial - backprop, by seed
       "attack": {"<dataset>": {"<eps>": {                  # FGSM transfer, section 3
           "backprop_pct": e, "backprop_std_pct": s, "adversarial_pct": e, "adversarial_std_pct": s,
-          "n_pairs": n}}},
+          "n_pairs": n, "not_run": "why, when no pair could be formed"}}},
       "sparsity": {"<dataset>": {"backprop_zero_frac": z, "adversarial_zero_frac": z,
-                                 "per_layer": {"backprop": [z1, z2], "adversarial": [z1, z2]}}},
+                                 "per_layer": {"backprop": [z1, z2], "adversarial": [z1, z2]},
+                                 "seeds": [0, 1], "images": "the 10000 test images",
+                                 "figure_seed": 0, "figure_zero_frac": {"backprop": z, ...}}},
       "table3": {"<arch>-<prep>": {"<method>": {"error_pct": m, "std_pct": s, "n_seeds": n}}},
       "notes": ["choices made where the paper is ambiguous", ...],
     }
 
 Any section or entry may be missing or partial. Only what the run produced is printed; a paper
-number without a reproduced counterpart gets "not run", never a number. The paper's protocol
-comes from `advgrad.paper`, its single source.
+number without a reproduced counterpart gets "not run", never a number. The paper's numbers
+come from `advgrad.paper`, the protocol every setting is compared with from `advgrad.protocol`.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Iterable
 
 from tabulate import tabulate
 
-from advgrad import paper
+from advgrad import paper, protocol
 
 __all__ = ["render_tables", "metrics_json", "NOT_RUN"]
 
@@ -145,89 +147,129 @@ def _check_sections(results: dict) -> None:
 
 # -------------------------------------------------------------------------------- header
 
-def _reductions(run: dict) -> list[str]:
-    """Every way the run is smaller than the paper's protocol (a missing value counts)."""
-    out = []
-    if run.get("datasets"):
-        epochs, seeds = run.get("epochs"), run.get("seeds")
-        if epochs is None or epochs < paper.MNIST_PROTOCOL["epochs"]:
-            out.append(f"MNIST epochs {_setting(epochs)} (paper {paper.MNIST_PROTOCOL['epochs']})")
-        if seeds is None or seeds < paper.MNIST_PROTOCOL["seeds"]:
-            out.append(f"seeds {_setting(seeds)} (paper {paper.MNIST_PROTOCOL['seeds']})")
-        if run.get("train_size") is not None:
-            out.append(f"MNIST train_size {run['train_size']} "
-                       f"(paper: all {paper.MNIST_PROTOCOL['train_size']})")
-    cifar = run.get("cifar")
-    if cifar:
-        max_epochs, seeds = cifar.get("max_epochs"), cifar.get("seeds")
-        if max_epochs is None or max_epochs < paper.CIFAR_PROTOCOL["max_epochs"]:
-            out.append(f"CIFAR-10 max_epochs {_setting(max_epochs)} "
-                       f"(paper {paper.CIFAR_PROTOCOL['max_epochs']})")
-        if seeds is None or seeds < paper.CIFAR_PROTOCOL["seeds"]:
-            out.append(f"CIFAR-10 seeds {_setting(seeds)} (paper {paper.CIFAR_PROTOCOL['seeds']})")
-        if cifar.get("train_size") is not None:
-            out.append(f"CIFAR-10 train_size {cifar['train_size']} "
-                       f"(paper: all {paper.CIFAR_PROTOCOL['train_size']})")
-    return out
+NOT_RECORDED = "not recorded"
 
 
-def _changes(run: dict) -> list[str]:
-    """MNIST settings that differ from the paper's (not smaller, but not the same experiment)."""
+def _same(a: Any, b: Any) -> bool:
+    """Equal as params.yaml values: a list and a tuple of the same items are the same."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) == list(b)
+    return a == b
+
+
+def _branches(run: dict) -> set[str]:
+    """The parts of the pipeline this run has: MNIST (with its attack) and/or CIFAR-10."""
+    return ({"mnist", "attack"} if run.get("datasets") else set()) | (
+        {"cifar10"} if run.get("cifar_datasets") else set())
+
+
+def _protocol_rows(run: dict) -> list[tuple[protocol.Setting, Any]]:
+    """(setting, this run's value) for every protocol row of the run's branches. A fixed choice
+    of the code (no params key) has its reference value; a key the run did not record gets
+    NOT_RECORDED."""
+    settings = run.get("settings") or {}
+    branches = _branches(run)
+    return [(row, row.value if row.key is None else settings.get(row.key, NOT_RECORDED))
+            for row in protocol.PROTOCOL if row.branch in branches]
+
+
+def _difference(row: protocol.Setting, value: Any) -> str:
+    where = "paper" if row.source == protocol.PAPER else f"default, {row.source}"
+    return f"{row.key} {_setting(value)} ({where}: {_setting(row.value)})"
+
+
+def _differences(run: dict) -> tuple[list[str], list[str], list[str]]:
+    """This run's departures from the protocol table: (reductions of scale, other changes from
+    the paper's values, changes from our defaults where the paper is silent)."""
+    reduced, paper_changes, default_changes, seen = [], [], [], set()
+    for row, value in _protocol_rows(run):
+        if row.key is None or row.key in seen or _same(value, row.value):
+            continue
+        seen.add(row.key)  # `seeds` belongs to both branches: listed once
+        text = _difference(row, value)
+        if row.reduction:
+            reduced.append(text)
+        elif row.source == protocol.PAPER:
+            paper_changes.append(text)
+        else:
+            default_changes.append(text)
+    return reduced, paper_changes, default_changes
+
+
+def _window(run: dict) -> list[str]:
+    """What the Table 2 statistic averages, and a warning when that is most of the run."""
     if not run.get("datasets"):
         return []
-    out = []
-    for key in ("eps", "batch_size"):
-        if key in run and run[key] != paper.MNIST_PROTOCOL[key]:
-            out.append(f"{key} {_setting(run[key])} (paper {_setting(paper.MNIST_PROTOCOL[key])})")
-    for act, lr in (run.get("lr") or {}).items():
-        paper_lr = paper.MNIST_PROTOCOL["lr"].get(act)
-        if lr != paper_lr:
-            out.append(f"lr.{act} {_setting(lr)} (paper {_setting(paper_lr)})")
-    return out
+    settings = run.get("settings") or {}
+    last, epochs = settings.get("mnist.last_epochs"), settings.get("mnist.epochs")
+    if last is None or epochs is None:
+        return [f"**Error statistic**: window {NOT_RECORDED}."]
+    used = min(last, epochs)
+    lines = [f"**Error statistic** (Tables 1-2): per seed, the mean test error of the last {used} of "
+             f"{epochs} epochs (paper: the last 10 of 150); then mean ± sample std over seeds."]
+    if 2 * used > epochs:
+        lines.append(f"**Warning**: the window covers more than half of the run ({used} of {epochs} "
+                     "epochs), so it averages the learning curve, not its end.")
+    return lines
+
+
+def _short(rev: str | None) -> str:
+    return rev[:12] if rev else "unknown"
+
+
+def _provenance(prov: dict | None) -> str:
+    """Where the results come from: commit(s), uncommitted code, DVC experiment."""
+    if not prov or not prov.get("git_revs"):
+        return "no training result recorded one" if prov is not None else NOT_RECORDED
+    revs = ", ".join(_short(r) for r in prov["git_revs"])
+    text = revs if len(prov["git_revs"]) == 1 else f"several commits ({revs})"
+    if prov.get("git_dirty"):
+        text += " with uncommitted code changes"
+    elif prov.get("git_dirty") is None:
+        text += " (uncommitted changes unknown)"
+    if prov.get("dvc_exp_names"):
+        base = ", ".join(_short(r) for r in prov.get("dvc_exp_baseline_revs") or [])
+        text += f"; DVC experiment {', '.join(prov['dvc_exp_names'])}" + (f" based on {base}" if base else "")
+    return text
 
 
 def _header(run: dict) -> str:
     lines = ["# Nøkland (2015), \"Improving Back-Propagation by Adding an Adversarial Gradient\": "
              "the paper's numbers and this run's", ""]
-    reductions = _reductions(run)
-    if reductions:
+    reduced, paper_changes, default_changes = _differences(run)
+    if reduced:
         lines += ["**Reduced-scale run: not comparable to the paper's numbers**. "
-                  f"Reduced: {'; '.join(reductions)}.", ""]
-    changes = _changes(run)
-    if changes:
-        lines += [f"**Changed from the paper's protocol**: {'; '.join(changes)}.", ""]
+                  f"Reduced: {'; '.join(reduced)}.", ""]
+    if paper_changes:
+        lines += [f"**Changed from the paper's protocol**: {'; '.join(paper_changes)}.", ""]
+    if default_changes:
+        lines += ["**Changed from our defaults where the paper is silent**: "
+                  f"{'; '.join(default_changes)}.", ""]
+    for line in _window(run):
+        lines += [line, ""]
     if run.get("data_verified") is not True:
         why = "verification status not recorded" if run.get("data_verified") is None else \
             "some input files had no known checksum (ADVGRAD_ALLOW_UNVERIFIED=1)"
         lines += [f"**WARNING: unverified data**: {why}.", ""]
-    if "fashion-mnist" in (run.get("datasets") or []):
-        lines += ["**fashion-mnist: the paper's numbers are for MNIST**; on fashion-mnist they are "
+    if any(d != "mnist" for d in run.get("datasets") or []):
+        others = ", ".join(d for d in run["datasets"] if d != "mnist")
+        lines += [f"**{others}: the paper's numbers are for MNIST**; on {others} they are "
                   "a point of reference, not a target.", ""]
 
-    paper_lr = _setting(paper.MNIST_PROTOCOL["lr"])
-    cifar = run.get("cifar")
-    cifar_run = "branch off" if not cifar else (
-        f"max_epochs {_setting(cifar.get('max_epochs'))}, train_size {_setting(cifar.get('train_size'))}, "
-        f"seeds {_setting(cifar.get('seeds'))}")
-    cifar_paper = (f"max_epochs {paper.CIFAR_PROTOCOL['max_epochs']}, "
-                   f"train_size all ({paper.CIFAR_PROTOCOL['train_size']}), "
-                   f"seeds {paper.CIFAR_PROTOCOL['seeds']}")
+    prov = run.get("provenance")
     verified = {True: "checksums verified", False: "UNVERIFIED"}.get(run.get("data_verified"), "unknown")
     rows = [
-        ["MNIST-format datasets", _setting(run.get("datasets", [])), "mnist"],
-        ["MNIST epochs", _setting(run.get("epochs")), str(paper.MNIST_PROTOCOL["epochs"])],
-        ["seeds (runs per configuration)", _setting(run.get("seeds")), str(paper.MNIST_PROTOCOL["seeds"])],
-        ["MNIST train_size", _setting(run.get("train_size")), f"all ({paper.MNIST_PROTOCOL['train_size']})"],
-        ["eps (adversarial training)", _setting(run.get("eps")), _setting(paper.MNIST_PROTOCOL["eps"])],
-        ["batch size", _setting(run.get("batch_size")), str(paper.MNIST_PROTOCOL["batch_size"])],
-        ["learning rate", _setting(run.get("lr")), paper_lr],
-        ["CIFAR-10", cifar_run, cifar_paper],
-        ["device", _setting(run.get("device")), NO_COUNTERPART],
-        ["torch / dvc", f"{_setting(run.get('torch'))} / {_setting(run.get('dvc'))}", NO_COUNTERPART],
-        ["git revision", _setting(run.get("git_rev")), NO_COUNTERPART],
-        ["data", verified, NO_COUNTERPART],
+        ["MNIST-format datasets", _setting(run.get("datasets", [])) if run.get("datasets") else "branch off"],
+        ["CIFAR-10", _setting(run.get("cifar_datasets")) if run.get("cifar_datasets") else "branch off"],
+        ["code", _provenance(prov)],
+        ["device", _setting((prov or {}).get("devices")) if prov else NOT_RECORDED],
+        ["torch / dvc", f"{_setting((prov or {}).get('torch')) if prov else NOT_RECORDED} / "
+                        f"{_setting(run.get('dvc'))}"],
+        ["data", verified],
     ]
-    lines.append(_table(["setting", "this run", "paper"], rows))
+    lines.append(_table(["this run", ""], rows))
+    lines += ["", "Every setting, its reference value and where that comes from: "
+                  "[Protocol](#protocol-every-setting-and-its-source) at the end."]
     return "\n".join(lines)
 
 
@@ -244,38 +286,59 @@ def _table1(results: dict, datasets: list[str]) -> str:
         reproduced = row.method == "Back-propagation" and row.arch == "2x800"
         ours = [_ours(table2.get(d, {}).get(f"{row.units.lower()}-800", {}).get("backprop"))
                 if reproduced else NO_COUNTERPART for d in columns]
-        rows.append([row.method, row.citation, row.arch, row.units, _pct(row.error_pct)] + ours)
+        citation = row.citation + ("[^simard]" if row.citation.startswith("Simard") else "")
+        rows.append([row.method, citation, row.arch, row.units, _pct(row.error_pct)] + ours)
     return "\n".join([
         "## Table 1: previously published MNIST results, and our back-prop baselines", "",
         f"Paper: {paper.TABLE1_SOURCE}. Ours: the same code as Table 2 with eps = 0, "
         "test error % as mean ± std over seeds (n = seeds).", "",
-        _table(headers, rows)])
+        _table(headers, rows), "",
+        "[^simard]: Simard et al. (2003) report 1.6 % for a net with a single hidden layer of 800 "
+        "units; the paper lists it as 2x800. Our back-prop column is a 2x800 net.",
+    ])
+
+
+def _difference_cell(entry: dict | None) -> str:
+    """Adversarial minus back-prop, paired by seed: `mean ± ci95 (n=k)`."""
+    if not entry or entry.get("mean_pct") is None:
+        return NOT_RUN
+    text = _signed(entry["mean_pct"])
+    if entry.get("ci95_pct") is not None:
+        text += f" ± {_pct(entry['ci95_pct'])}"
+    n = entry.get("n")
+    return text + (f" (n={int(n)})" if n is not None and n != 1 else " (n=1, no interval)")
 
 
 def _table2(results: dict, datasets: list[str]) -> str:
     parts = ["## Table 2: adversarial back-propagation on MNIST", "",
              f"Paper: {paper.TABLE2_SOURCE}, mean ± std % over 5 runs of the mean test error of the "
-             "last 10 epochs. Ours: the same statistic over our seeds (n = seeds); "
-             "ours − paper compares the adversarial means."]
+             "last 10 epochs. Ours: the same statistic over our seeds (n = seeds). "
+             "**adversarial − back-prop**: the paper's claim as a number, the per-seed difference "
+             "(same seed = same initial weights and shuffling) with its 95 % Student-t interval; "
+             "negative means adversarial back-propagation has the lower test error. "
+             "ours − paper compares the adversarial means, on MNIST only."]
     if not datasets:
         parts += ["", f"**{NOT_RUN}**: no MNIST-format dataset in this run."]
     for dataset in datasets or [None]:
         ours = results.get("table2", {}).get(dataset, {}) if dataset else {}
         by_key = {_table2_key(k): v for k, v in ours.items()}
         keys = sorted(set(paper.TABLE2) | set(by_key), key=lambda k: (_act_order(k[0]), k[1]))
+        compare = dataset in (None, "mnist")  # the paper's numbers are MNIST's
         rows = []
         for act, units in keys:
             stat, entry = paper.TABLE2.get((act, units)), by_key.get((act, units), {})
             adversarial = entry.get("adversarial") or {}
             both = stat is not None and adversarial.get("error_pct") is not None
-            rows.append([f"2x{units}", ACT_NAMES.get(act, act), _paper_stat(stat), _ours(adversarial),
-                         _signed(adversarial["error_pct"] - stat.mean_pct) if both else NO_COUNTERPART,
-                         _ours(entry.get("backprop"))])
+            row = [f"2x{units}", ACT_NAMES.get(act, act), _paper_stat(stat), _ours(adversarial)]
+            if compare:
+                row.append(_signed(adversarial["error_pct"] - stat.mean_pct) if both else NO_COUNTERPART)
+            rows.append(row + [_ours(entry.get("backprop")), _difference_cell(entry.get("difference"))])
         if dataset:
             parts += ["", f"### {dataset}" + (" (the paper's numbers are for MNIST)"
                                                if dataset != "mnist" else "")]
-        parts += ["", _table(["arch", "units", "paper adversarial", "ours adversarial",
-                              "ours − paper", "ours back-prop"], rows)]
+        headers = ["arch", "units", "paper adversarial", "ours adversarial"] + (
+            ["ours − paper"] if compare else []) + ["ours back-prop", "adversarial − back-prop"]
+        parts += ["", _table(headers, rows)]
     return "\n".join(parts)
 
 
@@ -283,14 +346,16 @@ def _attack(results: dict, datasets: list[str]) -> str:
     parts = ["## FGSM transfer attack (section 3)", "",
              f"Paper: {paper.ATTACK_SOURCE}. FGSM examples made from the validation set with a 2x400 "
              "ReLU back-prop model; error % of another 2x400 ReLU back-prop model and of a 2x400 ReLU "
-             "adversarially trained one. Ours: mean ± std over n (source, target) model pairs."]
+             "adversarially trained one. Ours: mean ± std over n (source, target) pairs; source seed i "
+             "attacks the back-prop and the adversarial target of seed i+1, so the two targets differ "
+             "only in the method and never share the source's initial weights."]
     if not datasets:
         parts += ["", f"**{NOT_RUN}**: no MNIST-format dataset in this run."]
     paper_rows = {_eps_key(e): row for e, row in paper.ATTACK.items()}
     for dataset in datasets or [None]:
         by_eps = results.get("attack", {}).get(dataset, {}) if dataset else {}
         ours = {_eps_key(e): v for e, v in by_eps.items()}
-        rows = []
+        rows, reasons = [], sorted({v["not_run"] for v in ours.values() if v.get("not_run")})
         for eps in sorted(set(paper_rows) | set(ours), key=float):
             row, entry = paper_rows.get(eps), ours.get(eps) or {}
             rows.append([
@@ -304,30 +369,41 @@ def _attack(results: dict, datasets: list[str]) -> str:
             parts += ["", f"### {dataset}"]
         parts += ["", _table(["eps", "paper back-prop", "paper adversarial", "ours back-prop",
                               "ours adversarial", "n pairs"], rows)]
+        parts += [f"\n**{NOT_RUN}**: {reason}." for reason in reasons]
     return "\n".join(parts)
 
 
 def _sparsity(results: dict, datasets: list[str]) -> str:
     parts = ["## Sparsity of the hidden units (section 3, Figure 3)", "",
              f"Paper: {paper.SPARSITY_SOURCE}. Fraction (%) of exact zeros among the hidden-unit "
-             "activations of a 2x400 ReLU net, overall and per hidden layer."]
+             "activations of a 2x400 ReLU net, overall and per hidden layer. Ours: the 2x400 ReLU "
+             "nets trained without the validation split; the mean over their seeds, and the one "
+             "seed that Figure 3 shows."]
     if not datasets:
         parts += ["", f"**{NOT_RUN}**: no MNIST-format dataset in this run."]
     for dataset in datasets or [None]:
         entry = results.get("sparsity", {}).get(dataset, {}) if dataset else {}
         per_layer = entry.get("per_layer") or {}
+        figure = entry.get("figure_zero_frac") or {}
         n_layers = max((len(v) for v in per_layer.values()), default=0)
+        seed = entry.get("figure_seed")
         rows = []
         for method in ("backprop", "adversarial"):
             overall = entry.get(f"{method}_zero_frac")
             layers = list(per_layer.get(method) or [])
             rows.append([method, _whole_pct(100 * paper.SPARSITY[method]),
                          NOT_RUN if overall is None else _pct(100 * overall)]
-                        + [_pct(100 * z) for z in layers] + [NOT_RUN] * (n_layers - len(layers)))
+                        + [_pct(100 * z) for z in layers] + [NOT_RUN] * (n_layers - len(layers))
+                        + [NOT_RUN if figure.get(method) is None else _pct(100 * figure[method])])
         if dataset:
             parts += ["", f"### {dataset}"]
-        parts += ["", _table(["method", "paper zeros %", "ours zeros %"]
-                             + [f"ours layer {i + 1} %" for i in range(n_layers)], rows)]
+        seeds = entry.get("seeds")
+        if seeds or entry.get("images"):
+            parts += ["", f"Images: {entry.get('images', NOT_RECORDED)}; seeds {_setting(seeds)} "
+                          f"(n={len(seeds or [])}); Figure 3 shows seed {_setting(seed)}."]
+        parts += ["", _table(["method", "paper zeros %", "ours zeros % (mean over seeds)"]
+                             + [f"ours layer {i + 1} %" for i in range(n_layers)]
+                             + [f"ours zeros %, seed {_setting(seed)} (Figure 3)"], rows)]
     return "\n".join(parts)
 
 
@@ -348,7 +424,7 @@ def _table3(results: dict) -> str:
              f"Paper: {paper.TABLE3_SOURCE}, mean ± std % over 5 runs. "
              "Ours: mean ± std over seeds (n = seeds)."]
     if not ours:
-        why = " (CIFAR-10 branch off)" if not results.get("run", {}).get("cifar") else ""
+        why = " (CIFAR-10 branch off)" if not results.get("run", {}).get("cifar_datasets") else ""
         parts += ["", f"**{NOT_RUN}**{why}: no CIFAR-10 result in this run."]
     headers = ["arch", "method"]
     for prep in preps:
@@ -371,12 +447,29 @@ def _notes(results: dict) -> str:
     return "## Notes: choices made where the paper is ambiguous\n\n" + body
 
 
+def _protocol(results: dict) -> str:
+    """The whole protocol table of advgrad.protocol, with this run's value of each setting."""
+    rows = [[_setting(row.key) if row.key else "(fixed)", row.name, _setting(row.value), row.source,
+             row.evidence, _setting(value) + ("" if row.key is None or _same(value, row.value) else " **≠**")]
+            for row, value in _protocol_rows(results.get("run", {}))]
+    parts = ["## Protocol: every setting and its source", "",
+             "The reference value is the paper's where the paper gives it (source \"paper\", with "
+             "its section and words); where the paper is silent it is our default, with what it "
+             "rests on: the author's later Torch code (anokland/dfa-torch), Srivastava et al. "
+             "(2014), or our own choice. **≠** marks this run's departures."]
+    if not rows:
+        return "\n".join(parts + ["", f"**{NOT_RUN}**: no branch of the pipeline in this run."])
+    return "\n".join(parts + ["", _table(["params.yaml key", "setting", "reference", "source",
+                                           "evidence", "this run"], rows)])
+
+
 def render_tables(results: dict) -> str:
     """reports/tables.md: the run's configuration, then each of the paper's tables beside ours."""
     _check_sections(results)
     datasets = _datasets(results)
     parts = [_header(results.get("run", {})), _table1(results, datasets), _table2(results, datasets),
-             _attack(results, datasets), _sparsity(results, datasets), _table3(results), _notes(results)]
+             _attack(results, datasets), _sparsity(results, datasets), _table3(results), _notes(results),
+             _protocol(results)]
     return "\n\n".join(parts) + "\n"
 
 
@@ -390,6 +483,7 @@ def _pick(entry: dict | None, keys: tuple[str, ...]) -> dict:
 
 
 _STAT = ("error_pct", "std_pct", "n_seeds")
+_DIFFERENCE = ("mean_pct", "ci95_pct", "n")
 _ATTACK = ("backprop_pct", "adversarial_pct", "backprop_std_pct", "adversarial_std_pct", "n_pairs")
 _SPARSITY = ("backprop_zero_frac", "adversarial_zero_frac")
 
@@ -398,23 +492,27 @@ def _nonempty(d: dict) -> dict:
     return {k: v for k, v in d.items() if v}
 
 
-def metrics_json(results: dict) -> dict:
-    """reports/metrics.json (DESIGN.md): percent errors and zero fractions for `dvc metrics`.
+def _table2_entry(methods: dict) -> dict:
+    return _nonempty({m: _pick(e, _DIFFERENCE if m == "difference" else _STAT) for m, e in methods.items()})
 
-    The per-layer sparsity lists stay in tables.md (dvc metrics shows scalars). `run.dataset`
-    is the comma-joined dataset list, a scalar that `dvc exp show` can put in a column.
+
+def metrics_json(results: dict) -> dict:
+    """reports/metrics.json: percent errors and zero fractions for `dvc metrics`.
+
+    The per-layer sparsity lists stay in tables.md (dvc metrics shows scalars). Params are not
+    copied (DVC shows them beside the metrics); `run` holds only facts params cannot tell:
+    the dataset list as one scalar and whether every input was verified.
     """
     _check_sections(results)
-    run = copy.deepcopy(results.get("run", {}))
-    datasets = run.pop("datasets", [])
+    run = results.get("run", {})
     return {
-        "table2": _nonempty({d: _nonempty({cfg: _nonempty({m: _pick(e, _STAT) for m, e in methods.items()})
-                                           for cfg, methods in configs.items()})
+        "table2": _nonempty({d: _nonempty({cfg: _table2_entry(methods) for cfg, methods in configs.items()})
                              for d, configs in results.get("table2", {}).items()}),
         "attack": _nonempty({d: _nonempty({_eps_key(e): _pick(v, _ATTACK) for e, v in by_eps.items()})
                              for d, by_eps in results.get("attack", {}).items()}),
         "sparsity": _nonempty({d: _pick(v, _SPARSITY) for d, v in results.get("sparsity", {}).items()}),
         "table3": _nonempty({k: _nonempty({m: _pick(e, _STAT) for m, e in methods.items()})
                              for k, methods in results.get("table3", {}).items()}),
-        "run": {"dataset": ",".join(datasets or []), **run},
+        "run": {"dataset": ",".join(run.get("datasets") or []),
+                "data_verified": run.get("data_verified") is True},
     }

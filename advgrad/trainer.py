@@ -350,5 +350,6 @@ def summarize(curves: list[dict], seeds: Sequence[int], last_epochs: int) -> dic
     return {"error_pct": statistics.fmean(per_seed),
             "std_pct": statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0,
             "n_seeds": len(per_seed),
+            "seeds": list(seeds),
             "per_seed_pct": per_seed,
             "final_train_error_pct": statistics.fmean(final_train)}

@@ -1,8 +1,9 @@
 """DVC stage: Figures 2 and 3 of the paper and the sparsity numbers (2x400 ReLU nets).
 
 Figure 2: first-layer weights of the backprop, adversarial and dropout nets as 28x28 tiles.
-Figure 3: histograms of hidden activations on the test set, backprop vs adversarial, and the
-fraction of exact zeros (paper: 39 % -> 61 %), per layer and overall, averaged over seeds.
+Figure 3: histograms of hidden activations on the test set of the first seed's backprop and
+adversarial nets, and the fraction of exact zeros (paper: 39 % -> 61 %), per layer and overall:
+averaged over seeds, and for the seed of the figure.
 The nets are the ones trained without the validation split (stages.train_mnist --split fit).
 """
 
@@ -21,13 +22,17 @@ from advgrad.io import save_json
 from stages.common import load_mlp_checkpoint, setup_logging
 
 
-def sparsity(models, x) -> dict:
-    """Zero fractions averaged over seeds: {"overall": f, "per_layer": [f1, f2]}."""
+def sparsity(models, seeds, x) -> dict:
+    """Zero fractions on x: per seed, their mean over seeds, and those of the first seed (the
+    one Figure 3 shows): {"overall", "per_layer", "n_seeds", "seeds", "per_seed_overall",
+    "figure_overall"}."""
     per_seed = [zero_fractions(hidden_activations(m, x)) for m in models]
     n_layers = len(per_seed[0]["per_layer"])
     return {"overall": statistics.fmean(s["overall"] for s in per_seed),
             "per_layer": [statistics.fmean(s["per_layer"][i] for s in per_seed) for i in range(n_layers)],
-            "n_seeds": len(per_seed)}
+            "n_seeds": len(per_seed), "seeds": list(seeds),
+            "per_seed_overall": [s["overall"] for s in per_seed],
+            "figure_overall": per_seed[0]["overall"]}
 
 
 def main(argv=None) -> None:
@@ -41,8 +46,12 @@ def main(argv=None) -> None:
     setup_logging()
 
     x = load_mnist(args.data, "cpu").test.x
-    models = {name: load_mlp_checkpoint(path)[1] for name, path in
-              (("backprop", args.backprop), ("adversarial", args.adversarial), ("dropout", args.dropout))}
+    models, seeds = {}, {}
+    for name, path in (("backprop", args.backprop), ("adversarial", args.adversarial),
+                       ("dropout", args.dropout)):
+        _, models[name], ckpt = load_mlp_checkpoint(path)
+        seeds[name] = ckpt["seeds"]
+    images = f"the {len(x)} test images"
     args.out.mkdir(parents=True, exist_ok=True)
     # Figures show the first seed's model, as the paper shows one network per method.
     plot_weight_tiles({name: first_layer_weights(ms[0]) for name, ms in models.items()},
@@ -50,8 +59,11 @@ def main(argv=None) -> None:
     with torch.no_grad():
         acts = {name: torch.cat([a.flatten() for a in hidden_activations(models[name][0], x)])
                 for name in ("backprop", "adversarial")}
-    plot_activation_histograms(acts, args.out / "fig3_hidden_activations.png")
-    save_json({name: sparsity(ms, x) for name, ms in models.items()}, args.out / "sparsity.json")
+    plot_activation_histograms(acts, args.out / "fig3_hidden_activations.png",
+                               title=f"2x400 ReLU, seed {seeds['backprop'][0]}, hidden units on {images}")
+    save_json({"images": images, "figure_seed": seeds["backprop"][0],
+               **{name: sparsity(ms, seeds[name], x) for name, ms in models.items()}},
+              args.out / "sparsity.json")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -61,11 +62,36 @@ class ResumeCheckpoint:
         self.path.unlink(missing_ok=True)
 
 
-def run_info(device: torch.device) -> dict:
-    """Versions and hardware, recorded beside every result (`torch_threads`: torch's intra-op
-    thread count, i.e. the cores the stage may use)."""
-    info = {"device": str(device), "torch": torch.__version__, "python": platform.python_version(),
-            "torch_threads": torch.get_num_threads()}
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+# Files whose uncommitted changes do not make a run's code differ from its commit: DVC records
+# params and dvc.lock itself, and reports/ is what the pipeline writes.
+_NOT_CODE = ("params.yaml", "dvc.lock", "reports/")
+
+
+def provenance(device: torch.device, **extra) -> dict:
+    """Run-specific facts, kept in one `provenance` block of a stage's metrics.json: the only
+    part of an output allowed to differ between two runs of the same code, data and params.
+
+    `git_rev` is the commit the working tree is at and `git_dirty` whether tracked code differs
+    from it (params.yaml, dvc.lock and reports/ do not count: DVC records the first two). Under
+    `dvc exp run`, `dvc_exp_name` and `dvc_exp_baseline_rev` are the experiment's name and the
+    commit it is based on. `torch_threads` is torch's intra-op thread count.
+    """
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    dirty = None if status is None else any(
+        not line[3:].startswith(_NOT_CODE) for line in status.splitlines() if line.strip())
+    info = {"git_rev": _git("rev-parse", "HEAD"), "git_dirty": dirty,
+            "dvc_exp_name": os.environ.get("DVC_EXP_NAME"),
+            "dvc_exp_baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV"),
+            "device": str(device), "torch": torch.__version__, "python": platform.python_version(),
+            "torch_threads": torch.get_num_threads(), **extra}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info

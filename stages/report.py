@@ -12,7 +12,6 @@ import dataclasses
 import json
 import logging
 import shutil
-import subprocess
 import tempfile
 from importlib.metadata import version
 from pathlib import Path
@@ -22,33 +21,41 @@ import pandas as pd
 from advgrad.figures import plot_error_curves, plot_whitebox
 from advgrad.io import save_json, save_text
 from advgrad.report import metrics_json, render_tables
+from advgrad.stats import paired_difference
 from stages.params import Params, load_params_or_exit
 
 log = logging.getLogger("advgrad.report")
 
 def notes(params: Params) -> list[str]:
-    """Every choice made where the paper is silent or ambiguous (DESIGN.md)."""
+    """Every choice made where the paper is silent or ambiguous (see also the Protocol table)."""
     return [
         "MNIST output layer: logistic (sigmoid) units with binary cross-entropy on one-hot targets, "
-        "summed over the 10 outputs and averaged over the mini-batch, as in the author's later Torch "
-        "code (anokland/dfa-torch); the paper says only 'logistic layer' and 'cross-entropy'.",
+        "summed over the 10 outputs, as in the author's later Torch code (anokland/dfa-torch); the "
+        "paper says only 'logistic layer' and 'cross-entropy'. The gradient is the mean over the "
+        "mini-batch, from the paper's text ('The learning rate was averaged over the number of "
+        "samples in each mini-batch'); the author's code sums its BCE gradient over the batch.",
         "FGSM uses sign(0) = 0 (torch.sign); the perturbed training input is "
         + ("clipped to [0, 1]." if params.mnist.clip else "not clipped to [0, 1] (author's code)."),
         "Attack examples are " + ("clipped to [0, 1]." if params.attack.clip else
                                   "not clipped to [0, 1] (the paper does not say)."),
         "Algorithm 1 step 2 computes only the input gradient (no weight gradients); with eps = 0 the "
         "step is exactly standard back-propagation, and the backprop baselines are that code path.",
-        f"Validation split: the last {params.mnist.validation_size} training images. Table 2 nets train "
-        "on the whole training set; the 2x400 ReLU nets of the FGSM transfer experiment and of "
-        "Figures 2-3 train without the validation split.",
-        "FGSM transfer: source seed i attacks backprop seed i+1 (never itself) and adversarial seed i.",
+        f"Validation split: the last {params.mnist.validation_size} training images, as the author's "
+        "code's -validate option takes them (the paper says only that a validation set was used). "
+        "Table 2 nets train on the whole training set; the 2x400 ReLU nets of the FGSM transfer "
+        "experiment and of Figures 2-3 train without the validation split.",
+        "FGSM transfer: source seed i attacks the back-prop and the adversarial target of seed i+1, "
+        "never its own seed.",
         f"Figure 2's dropout net: input dropout {params.mnist.dropout.input}, hidden dropout "
         f"{params.mnist.dropout.hidden} (rates not given in the paper; Srivastava et al. 2014's MNIST values).",
-        "Error = per seed, the mean test error of the last "
-        f"{params.mnist.last_epochs} epochs; mean ± sample std (ddof 1) over seeds.",
         "CIFAR-10 'simple' normalisation: one global scalar mean and std of the training set "
-        f"(author's code); ZCA fitted on the training set, eigenvalue regulariser {params.cifar10.zca_epsilon}"
+        f"(author's code); ZCA fitted on the training set, eigenvalue regulariser {params.cifar10.zca_epsilon:g} "
+        "on [0, 1] pixels (the author's unsup.zca_whiten default, 1e-5 on 0-255 pixels, is 1.54e-10)"
         + (", after global contrast normalisation." if params.cifar10.gcn else ", no contrast normalisation."),
+        f"CIFAR-10 conv dropout: {', '.join(f'{r:g}' for r in params.cifar10.dropout.conv)} in conv blocks "
+        f"1-3, {params.cifar10.dropout.conv_position.replace('_', ' ')}. The paper says '0.25 for "
+        "convolutional layers'; the author's conv code drops 0.25, 0.25, 0.5 after each ReLU, before "
+        "the pooling (cifar10.dropout.conv: [0.25, 0.25, 0.25] is the paper's wording).",
         f"CIFAR-10 learning-rate rule (author's code): running mean m = {params.cifar10.halving_decay:g} m "
         f"+ {1 - params.cifar10.halving_decay:g} err of the epoch's online training error, m starting at 1; "
         "halve when err >= m; stop after "
@@ -66,15 +73,29 @@ def _read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _git_rev() -> str:
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return rev + ("+uncommitted" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+def flat_settings(params: Params) -> dict:
+    """params.yaml as {dotted key: value}, lists as lists (the protocol table's keys)."""
+    out = {}
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            else:
+                out[prefix + key] = list(value) if isinstance(value, tuple) else value
+    walk(dataclasses.asdict(params), "")
+    return out
+
+
+def merge_provenance(blocks: list[dict]) -> dict:
+    """One summary of the provenance blocks of every training result of the run."""
+    def distinct(key):
+        return sorted({b[key] for b in blocks if b.get(key) is not None})
+    dirty = [b.get("git_dirty") for b in blocks]
+    return {"git_revs": distinct("git_rev"),
+            "git_dirty": True if any(dirty) else (None if None in dirty else False),
+            "dvc_exp_names": distinct("dvc_exp_name"), "dvc_exp_baseline_revs": distinct("dvc_exp_baseline_rev"),
+            "devices": distinct("device"), "torch": distinct("torch")}
 
 
 def fig1_units(params: Params) -> int | None:
@@ -88,6 +109,10 @@ def _statistic(metrics: dict) -> dict:
     return {k: metrics[k] for k in ("error_pct", "std_pct", "n_seeds")}
 
 
+def _per_seed(metrics: dict) -> dict[int, float]:
+    return dict(zip(metrics.get("seeds", []), metrics.get("per_seed_pct", [])))
+
+
 def gather(params: Params, runs: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
     """The results dict of advgrad.report, plus the per-dataset curves of Figure 1's nets."""
     p = params.mnist
@@ -98,6 +123,7 @@ def gather(params: Params, runs: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
         rows, frames = {}, []
         for act in p.activations:
             for units in p.units:
+                per_seed = {}
                 for method in ("backprop", "adversarial"):
                     key = f"{ds}-{act}-{units}-{method}"
                     m = _read_json(runs / key / "metrics.json")
@@ -105,12 +131,21 @@ def gather(params: Params, runs: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
                         continue
                     run_metrics.append(m)
                     rows.setdefault(f"{act}-{units}", {})[method] = _statistic(m)
+                    per_seed[method] = _per_seed(m)
                     curves_csv = runs / key / "curves.csv"
                     if units == curve_units and curves_csv.exists():
                         frames.append(pd.read_csv(curves_csv).assign(activation=act, method=method))
+                if len(per_seed) == 2:
+                    diff = paired_difference(per_seed["adversarial"], per_seed["backprop"])
+                    if diff is not None:
+                        rows[f"{act}-{units}"]["difference"] = diff
         table2[ds] = rows
         if frames:
             curves[ds] = pd.concat(frames, ignore_index=True)
+        for method in ("backprop", "adversarial", "dropout"):
+            m = _read_json(runs / f"{ds}-relu-400-{method}-fit" / "metrics.json")
+            if m is not None:
+                run_metrics.append(m)
         a = _read_json(runs / "attack" / f"{ds}.json")
         if a is not None:
             attack[ds] = {eps: row for eps, row in a["eps"].items()
@@ -119,7 +154,10 @@ def gather(params: Params, runs: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
         if s is not None:
             sparsity[ds] = {"backprop_zero_frac": s["backprop"]["overall"],
                             "adversarial_zero_frac": s["adversarial"]["overall"],
-                            "per_layer": {k: s[k]["per_layer"] for k in ("backprop", "adversarial")}}
+                            "per_layer": {k: s[k]["per_layer"] for k in ("backprop", "adversarial")},
+                            "seeds": s["backprop"]["seeds"], "images": s["images"],
+                            "figure_seed": s["figure_seed"],
+                            "figure_zero_frac": {k: s[k]["figure_overall"] for k in ("backprop", "adversarial")}}
     c = params.cifar10
     for ds in c.datasets:
         for arch in c.archs:
@@ -129,17 +167,13 @@ def gather(params: Params, runs: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
                     if m is not None:
                         run_metrics.append(m)
                         table3.setdefault(f"{arch}-{prep}", {})[method] = _statistic(m)
-    devices = sorted({m.get("device", "?") for m in run_metrics})
     run = {
-        "datasets": list(p.datasets), "epochs": p.epochs,
-        "seeds": params.seeds, "train_size": p.train_size, "device": ", ".join(devices) or "none",
-        "torch": run_metrics[0].get("torch", "?") if run_metrics else version("torch"),
-        "dvc": version("dvc"), "git_rev": _git_rev(),
+        "datasets": list(p.datasets), "cifar_datasets": list(c.datasets),
+        "settings": flat_settings(params),
+        "provenance": merge_provenance([m["provenance"] for m in run_metrics if "provenance" in m]),
+        "dvc": version("dvc"),
         # Verified only if some run happened and every run's data was verified.
         "data_verified": bool(run_metrics) and all(m.get("data_verified", False) for m in run_metrics),
-        "eps": params.eps, "batch_size": p.batch_size, "lr": dataclasses.asdict(p.lr),
-        "cifar": ({"max_epochs": c.max_epochs, "train_size": c.train_size, "seeds": params.seeds}
-                  if c.datasets else None),
     }
     results = {"run": run, "table2": table2, "attack": attack, "sparsity": sparsity,
                "table3": table3, "notes": notes(params)}

@@ -23,7 +23,7 @@ from advgrad.data import load_mnist
 from advgrad.io import atomic_path, save_json, save_torch
 from advgrad.mlp import MLPConfig
 from advgrad.trainer import TrainConfig, summarize, train, worker_layout
-from stages.common import (ResumeCheckpoint, file_md5, progress, resolve_device, run_info,
+from stages.common import (ResumeCheckpoint, file_md5, progress, provenance, resolve_device,
                            setup_logging)
 from stages.params import Params, load_params_or_exit
 
@@ -116,9 +116,9 @@ def main(argv=None) -> None:
                 "params": [(w.cpu(), b.cpu()) for w, b in state["params"]]}, args.model)
     with atomic_path(args.run_dir / "curves.csv") as tmp:
         pd.DataFrame(state["curves"]).to_csv(tmp, index=False, float_format="%.6g")
-    save_json({**summary, "epochs": cfg.epochs, "n_train": len(train_split.y),
-               "data_verified": bool(data.meta.get("verified", False)), "workers": workers,
-               **run_info(device)},
+    save_json({**summary, "epochs": cfg.epochs, "last_epochs": params.mnist.last_epochs,
+               "n_train": len(train_split.y), "data_verified": bool(data.meta.get("verified", False)),
+               "provenance": provenance(device, workers=workers)},
               args.run_dir / "metrics.json")
     resume.clear()
     log.info("%s: test error %.2f ± %.2f %% over %d seeds", name, summary["error_pct"],

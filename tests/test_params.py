@@ -15,14 +15,34 @@ def raw():
 
 
 def test_repository_params_are_the_papers_protocol():
+    """Each value read off the paper's text (section 3, section 4) or, where it is silent, the
+    author's code; then every row of advgrad.protocol against params.yaml."""
     p = load_params("params.yaml")
     assert p.eps == 0.08 and p.seeds == 5
-    assert p.mnist.epochs == 150 and p.mnist.batch_size == 10
-    assert p.mnist.units == (400, 800, 1200)
+    assert p.mnist.epochs == 150 and p.mnist.batch_size == 10 and p.mnist.last_epochs == 10
+    assert p.mnist.units == (400, 800, 1200) and p.mnist.activations == ("logistic", "tanh", "relu")
     assert (p.mnist.lr.logistic, p.mnist.lr.tanh, p.mnist.lr.relu) == (0.5, 0.01, 0.05)
+    assert p.mnist.init_std == 0.01 and p.mnist.train_size is None
+    assert p.mnist.validation_size == 10000 and p.mnist.clip is False  # the author's code
     assert p.attack.eps == (0.25, 0.5)
-    assert (p.cifar10.mlp.eps, p.cifar10.conv.eps) == (0.03, 0.01)
-    assert p.cifar10.max_epochs == 300 and p.cifar10.batch_size == 128
+    c = p.cifar10
+    assert (c.mlp.eps, c.conv.eps) == (0.03, 0.01) and c.mlp.units == 3000
+    assert c.max_epochs == 300 and c.batch_size == 128 and c.max_norm == 4.0 and c.init_std == 0.01
+    assert c.max_halvings == 8 and c.target_train_error == 0.0001 and c.train_size is None
+    assert (c.mlp.lr, c.mlp.momentum, c.mlp.weight_decay) == (0.1, 0.0, 0.0)
+    assert (c.conv.lr, c.conv.momentum, c.conv.weight_decay) == (0.5, 0.9, 0.001)
+    assert (c.dropout.input, c.dropout.fc) == (0.1, 0.5)
+    assert c.dropout.conv == (0.25, 0.25, 0.5) and c.dropout.conv_position == "before_pool"  # author's code
+    assert c.zca_epsilon == 1e-5 / 255 ** 2 and c.halving_decay == 0.75 and c.conv.dampening == 0.9
+
+    from advgrad.protocol import PROTOCOL
+    from stages.report import flat_settings
+
+    settings = flat_settings(p)
+    for row in PROTOCOL:
+        if row.key is not None:
+            value = settings[row.key]
+            assert (list(value) if isinstance(value, (list, tuple)) else value) == row.value, row.key
 
 
 def _set(raw, dotted, value):

@@ -52,7 +52,11 @@ def test_repro_runs_every_stage_and_writes_the_reports(repo):
             assert 0.0 <= row["error_pct"] <= 100.0 and row["n_seeds"] == 2
     assert set(metrics["attack"]["mnist"]) == {"0.25", "0.5"}
     assert 0.0 <= metrics["sparsity"]["mnist"]["adversarial_zero_frac"] <= 1.0
-    assert metrics["run"]["epochs"] == 2 and metrics["run"]["data_verified"] is False
+    assert metrics["run"] == {"dataset": "mnist", "data_verified": False}
+    for act in ("relu", "logistic"):
+        assert metrics["table2"]["mnist"][f"{act}-16"]["difference"]["n"] == 2
+    attack = json.loads((repo / "runs/attack/mnist.json").read_text())
+    assert attack["eps"]["0.25"]["pairs"] == [[0, 1], [1, 0]] and attack["n_val"] == 100
 
     tables = (repo / "reports/tables.md").read_text()
     assert "Reduced-scale run" in tables and "nverified" in tables

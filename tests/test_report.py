@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from advgrad import paper
+from advgrad import paper, protocol
 from advgrad.report import NOT_RUN, metrics_json, render_tables
 
 GOLDEN = Path(__file__).parent / "golden" / "tables_small.md"
@@ -24,13 +24,21 @@ NO_COUNTERPART = "—"
 REDUCED = "**Reduced-scale run: not comparable to the paper's numbers**"
 
 
-def full_run(**changes) -> dict:
+def paper_settings(**changes) -> dict:
+    """params.yaml values (dotted keys) at the protocol's reference values, with `changes`
+    (keys with "__" for ".")."""
+    settings = {row.key: row.value for row in protocol.PROTOCOL if row.key}
+    settings.update({k.replace("__", "."): v for k, v in changes.items()})
+    return settings
+
+
+def full_run(settings: dict | None = None, **changes) -> dict:
     """A `run` section with the paper's protocol (not reduced, verified data)."""
-    run = {"datasets": ["mnist"], "epochs": 150, "seeds": 5, "train_size": None,
-           "device": "cpu", "torch": "2.14.1", "dvc": "3.67.1", "git_rev": "abc1234",
-           "data_verified": True, "eps": 0.08, "batch_size": 10,
-           "lr": {"logistic": 0.5, "tanh": 0.01, "relu": 0.05},
-           "cifar": {"max_epochs": 300, "train_size": None, "seeds": 5}}
+    run = {"datasets": ["mnist"], "cifar_datasets": ["cifar-10"],
+           "settings": paper_settings() if settings is None else settings,
+           "provenance": {"git_revs": ["abc1234def5678"], "git_dirty": False, "dvc_exp_names": [],
+                          "dvc_exp_baseline_revs": [], "devices": ["cpu"], "torch": ["2.14.1"]},
+           "dvc": "3.67.1", "data_verified": True}
     run.update(changes)
     return run
 
@@ -38,21 +46,27 @@ def full_run(**changes) -> dict:
 def small_results() -> dict:
     """A reduced, unverified run with partial results in every section (the golden file's input)."""
     return {
-        "run": full_run(epochs=3, seeds=2, train_size=12000, data_verified=False,
-                        cifar={"max_epochs": 2, "train_size": 500, "seeds": 2}),
+        "run": full_run(paper_settings(mnist__epochs=3, seeds=2, mnist__train_size=12000,
+                                       cifar10__max_epochs=2, cifar10__train_size=500),
+                        data_verified=False),
         "table2": {"mnist": {
             "relu-400": {"backprop": {"error_pct": 1.234, "std_pct": 0.111, "n_seeds": 2},
-                         "adversarial": {"error_pct": 0.915, "std_pct": 0.052, "n_seeds": 2}},
+                         "adversarial": {"error_pct": 0.915, "std_pct": 0.052, "n_seeds": 2},
+                         "difference": {"mean_pct": -0.319, "ci95_pct": 0.5526, "n": 2}},
             "relu-800": {"adversarial": {"error_pct": 0.7, "std_pct": 0.0, "n_seeds": 2}},
             "logistic-800": {"backprop": {"error_pct": 1.987, "std_pct": 0.2, "n_seeds": 2}},
             # a width the paper does not have: shown with the paper's cell empty
-            "tanh-100": {"adversarial": {"error_pct": 3.5, "n_seeds": 1}},
+            "tanh-100": {"adversarial": {"error_pct": 3.5, "n_seeds": 1},
+                         "backprop": {"error_pct": 4.25, "n_seeds": 1},
+                         "difference": {"mean_pct": -0.75, "n": 1}},
         }},
         "attack": {"mnist": {"0.25": {"backprop_pct": 30.5, "backprop_std_pct": 2.5,
                                       "adversarial_pct": 8.75, "adversarial_std_pct": 1.25, "n_pairs": 2},
                              "0.1": {"backprop_pct": 12.0, "adversarial_pct": 3.0, "n_pairs": 1}}},
         "sparsity": {"mnist": {"backprop_zero_frac": 0.4321, "adversarial_zero_frac": 0.5678,
-                               "per_layer": {"backprop": [0.41, 0.4542], "adversarial": [0.55, 0.5856]}}},
+                               "per_layer": {"backprop": [0.41, 0.4542], "adversarial": [0.55, 0.5856]},
+                               "seeds": [0, 1], "images": "the 60 test images", "figure_seed": 0,
+                               "figure_zero_frac": {"backprop": 0.4012, "adversarial": 0.5513}}},
         "table3": {"mlp-simple": {"backprop": {"error_pct": 45.5, "std_pct": 0.75, "n_seeds": 2},
                                   "adversarial": {"error_pct": 44.25, "std_pct": 0.5, "n_seeds": 2}}},
         "notes": ["Output layer: sigmoid + binary cross-entropy summed over units (author's code).",
@@ -79,7 +93,7 @@ def ours_cells(text: str) -> list[str]:
     out = []
     for headers, rows in markdown_tables(text):
         cols = [i for i, h in enumerate(headers)
-                if (h.startswith("ours") and "paper" not in h) or h == "n pairs"]
+                if (h.startswith("ours") and "paper" not in h) or h in ("n pairs", "adversarial − back-prop")]
         out += [row[i] for row in rows for i in cols]
     return out
 
@@ -108,10 +122,7 @@ def _reversed(obj):
 
 def test_render_does_not_depend_on_dict_order():
     results = small_results()
-    results["run"]["lr"] = dict(results["run"]["lr"])  # printed in insertion order: keep it
-    reordered = _reversed(results)
-    reordered["run"]["lr"] = results["run"]["lr"]
-    assert render_tables(reordered) == render_tables(results)
+    assert render_tables(_reversed(results)) == render_tables(results)
 
 
 # --------------------------------------------------------------------------------- never invent
@@ -150,14 +161,17 @@ def test_partial_results_show_only_produced_numbers():
                 stack += node.values()
             elif isinstance(node, list):
                 stack += node
-            else:
-                produced |= {f"{node:.2f}", f"{100 * node:.2f}"}
+            elif isinstance(node, (int, float)):
+                produced |= {f"{abs(node):.2f}", f"{abs(100 * node):.2f}", str(node)}
     cells = ours_cells(text)
     shown = {num for cell in cells for num in re.findall(r"\d+(?:\.\d+)?", cell)}
     assert shown and shown <= produced, shown - produced
     # A paper row the run did not produce says so.
     table2 = dict((row[0] + " " + row[1], row) for row in markdown_tables(text)[2][1])
-    assert table2["2x1200 ReLU"][3:] == [NOT_RUN, NO_COUNTERPART, NOT_RUN]
+    assert table2["2x1200 ReLU"][3:] == [NOT_RUN, NO_COUNTERPART, NOT_RUN, NOT_RUN]
+    # The paired difference: mean ± 95 % half-width (n); one pair has no interval.
+    assert table2["2x400 ReLU"][6] == "-0.32 ± 0.55 (n=2)"
+    assert table2["2x100 tanh"][6] == "-0.75 (n=1, no interval)"
     # ours − paper, computed here from the paper's text: 0.915 − 0.83 and 0.7 − 0.78.
     assert table2["2x400 ReLU"][4] == "+0.09" and table2["2x800 ReLU"][4] == "-0.08"
     assert table2["2x100 tanh"][2] == NO_COUNTERPART  # not a paper configuration
@@ -167,38 +181,80 @@ def test_partial_results_show_only_produced_numbers():
 
 def test_full_protocol_run_is_not_flagged_reduced():
     text = render_tables({"run": full_run()})
-    assert REDUCED not in text and "Changed from the paper" not in text
+    assert REDUCED not in text and "Changed from" not in text
+    protocol_rows = markdown_tables(text.split("## Protocol")[1])[0][1]
+    assert len(protocol_rows) == len(protocol.PROTOCOL) and not any("≠" in row[-1] for row in protocol_rows)
 
 
 @pytest.mark.parametrize("changes, reason", [
-    ({"epochs": 1}, "MNIST epochs 1 (paper 150)"),
-    ({"seeds": 1}, "seeds 1 (paper 5)"),
-    ({"train_size": 12000}, "MNIST train_size 12000"),
-    ({"cifar": {"max_epochs": 10, "train_size": None, "seeds": 5}}, "CIFAR-10 max_epochs 10 (paper 300)"),
-    ({"cifar": {"max_epochs": 300, "train_size": 1000, "seeds": 5}}, "CIFAR-10 train_size 1000"),
-    ({"cifar": {"max_epochs": 300, "train_size": None, "seeds": 2}}, "CIFAR-10 seeds 2 (paper 5)"),
+    ({"mnist__epochs": 1}, "mnist.epochs 1 (paper: 150)"),
+    ({"seeds": 1}, "seeds 1 (paper: 5)"),
+    ({"mnist__train_size": 12000}, "mnist.train_size 12000 (paper: all)"),
+    ({"cifar10__max_epochs": 10}, "cifar10.max_epochs 10 (paper: 300)"),
+    ({"cifar10__train_size": 1000}, "cifar10.train_size 1000 (paper: all)"),
 ])
 def test_reduced_run_is_flagged_with_the_reason(changes, reason):
-    head = header_of(render_tables({"run": full_run(**changes)}))
+    head = header_of(render_tables({"run": full_run(paper_settings(**changes))}))
     assert REDUCED in head
     reduced_line = next(line for line in head.splitlines() if REDUCED in line)
-    assert reason in reduced_line
+    assert reason in reduced_line and reduced_line.count(reason) == 1  # `seeds` is in both branches
 
 
 def test_switched_off_branches_are_not_reductions():
-    # MNIST branch off: its short epochs do not matter; CIFAR branch off: None.
-    assert REDUCED not in render_tables({"run": full_run(datasets=[], epochs=1)})
-    text = render_tables({"run": full_run(cifar=None)})
-    assert REDUCED not in text
+    # MNIST branch off: its short epochs do not matter; CIFAR branch off: its settings neither.
+    assert REDUCED not in render_tables({"run": full_run(paper_settings(mnist__epochs=1), datasets=[])})
+    text = render_tables({"run": full_run(paper_settings(cifar10__max_epochs=1), cifar_datasets=[])})
+    assert REDUCED not in text and "cifar10.max_epochs" not in text
     assert "CIFAR-10 branch off" in text.split("## Table 3")[1]
 
 
-def test_changed_protocol_is_flagged():
-    run = full_run(eps=0.05, lr={"logistic": 0.5, "tanh": 0.02, "relu": 0.05})
-    head = header_of(render_tables({"run": run}))
-    assert "**Changed from the paper's protocol**" in head
-    assert "eps 0.05 (paper 0.08)" in head and "lr.tanh 0.02 (paper 0.01)" in head
-    assert REDUCED not in head
+def test_changed_protocol_is_flagged_apart_from_changed_defaults():
+    run = full_run(paper_settings(eps=0.05, mnist__lr__tanh=0.02, attack__clip=True,
+                                  cifar10__dropout__conv=[0.25, 0.25, 0.25]))
+    text = render_tables({"run": run})
+    head = header_of(text)
+    paper_line = next(line for line in head.splitlines() if "**Changed from the paper's protocol**" in line)
+    assert "eps 0.05 (paper: 0.08)" in paper_line and "mnist.lr.tanh 0.02 (paper: 0.01)" in paper_line
+    # A choice of ours or of the author's code is never labelled the paper's.
+    default_line = next(line for line in head.splitlines() if "**Changed from our defaults" in line)
+    assert "attack.clip True (default, ours: False)" in default_line
+    assert "cifar10.dropout.conv 0.25, 0.25, 0.25 (default, author's code: 0.25, 0.25, 0.5)" in default_line
+    assert "attack.clip" not in paper_line and REDUCED not in head
+    protocol_rows = {row[0]: row for row in markdown_tables(text.split("## Protocol")[1])[0][1]}
+    assert protocol_rows["eps"][3] == "paper" and protocol_rows["eps"][5] == "0.05 **≠**"
+    assert protocol_rows["attack.clip"][3] == "ours"
+    assert protocol_rows["mnist.validation_size"][3] == "author's code"
+
+
+def test_every_protocol_row_names_a_params_key_or_is_a_fixed_choice():
+    from stages.params import load_params
+    from stages.report import flat_settings
+
+    settings = flat_settings(load_params())
+    keys = [row.key for row in protocol.PROTOCOL if row.key]
+    assert set(keys) <= set(settings), set(keys) - set(settings)
+    for row in protocol.PROTOCOL:
+        assert row.branch in protocol.BRANCHES and row.source in (
+            protocol.PAPER, protocol.AUTHOR, protocol.SRIVASTAVA, protocol.OURS)
+        if row.source == protocol.PAPER:  # the paper's value comes with the paper's words
+            assert row.evidence.startswith("§"), row
+
+
+@pytest.mark.parametrize("epochs, last, warned", [(150, 10, False), (20, 10, False), (15, 10, True), (4, 10, True)])
+def test_header_states_the_error_window_and_warns_when_it_is_most_of_the_run(epochs, last, warned):
+    head = header_of(render_tables({"run": full_run(paper_settings(mnist__epochs=epochs, mnist__last_epochs=last))}))
+    assert f"the last {min(last, epochs)} of {epochs} epochs" in head
+    assert ("covers more than half of the run" in head) is warned
+
+
+def test_header_says_where_the_code_came_from():
+    clean = dict(markdown_tables(header_of(render_tables({"run": full_run()})))[0][1])
+    assert clean["code"] == "abc1234def56" and clean["device"] == "cpu"
+    prov = {"git_revs": ["abc1234def5678"], "git_dirty": True, "dvc_exp_names": ["exp-1a2b3"],
+            "dvc_exp_baseline_revs": ["abc1234def5678"], "devices": ["cpu"], "torch": ["2.14.1"]}
+    head = header_of(render_tables({"run": full_run(provenance=prov)}))
+    assert "abc1234def56 with uncommitted code changes; DVC experiment exp-1a2b3 based on abc1234def56" in head
+    assert "+uncommitted" not in head
 
 
 @pytest.mark.parametrize("verified", [False, None])
@@ -218,6 +274,29 @@ def test_fashion_mnist_says_the_paper_numbers_are_for_mnist():
     assert "the paper's numbers are for MNIST" in header_of(text)
     assert "### fashion-mnist (the paper's numbers are for MNIST)" in text
     assert "the paper's numbers are for MNIST" not in render_tables({"run": full_run()})
+    # "ours − paper" only where the dataset is the paper's.
+    table2 = text.split("## Table 2")[1].split("\n## ")[0]
+    assert "ours − paper" not in markdown_tables(table2)[0][0]
+    assert "ours − paper" in markdown_tables(render_tables(small_results()).split("## Table 2")[1])[0][0]
+
+
+def test_transfer_not_run_says_why():
+    results = {"run": full_run(), "attack": {"mnist": {"0.25": {"n_pairs": 0, "not_run": "needs at least 2 seeds"}}}}
+    attack = render_tables(results).split("## FGSM")[1].split("\n## ")[0]
+    assert "**not run**: needs at least 2 seeds." in attack
+
+
+def test_sparsity_says_which_seeds_and_images_and_agrees_with_figure_3():
+    sparsity = render_tables(small_results()).split("## Sparsity")[1].split("\n## ")[0]
+    assert "Images: the 60 test images; seeds 0, 1 (n=2); Figure 3 shows seed 0." in sparsity
+    headers, rows = markdown_tables(sparsity)[0]
+    assert headers[-1] == "ours zeros %, seed 0 (Figure 3)"
+    assert [row[-1] for row in rows] == ["40.12", "55.13"]
+
+
+def test_simard_row_has_its_footnote():
+    text = render_tables(small_results())
+    assert "Simard et al. (2003)[^simard]" in text and "single hidden layer of 800" in text
 
 
 def test_bad_input_fails_with_a_clear_message():
@@ -234,17 +313,18 @@ def test_metrics_json_has_the_design_schema():
     results["attack"]["mnist"]["0.50"] = {"backprop_pct": 50.0, "adversarial_pct": 20.0}
     metrics = metrics_json(copy.deepcopy(results))
     json.dumps(metrics)  # serialisable as is
-    # DESIGN.md "reports/metrics.json"
     assert set(metrics) == {"table2", "attack", "sparsity", "table3", "run"}
     assert metrics["table2"]["mnist"]["relu-400"]["adversarial"] == {
         "error_pct": 0.915, "std_pct": 0.052, "n_seeds": 2}
+    assert metrics["table2"]["mnist"]["relu-400"]["difference"] == {"mean_pct": -0.319, "ci95_pct": 0.5526, "n": 2}
+    assert metrics["table2"]["mnist"]["tanh-100"]["difference"] == {"mean_pct": -0.75, "n": 1}  # no interval
     assert set(metrics["table2"]["mnist"]["relu-800"]) == {"adversarial"}  # no invented backprop
     assert set(metrics["attack"]["mnist"]) == {"0.1", "0.25", "0.5"}  # one spelling per eps
     assert {"backprop_pct", "adversarial_pct"} <= set(metrics["attack"]["mnist"]["0.25"])
     assert metrics["sparsity"]["mnist"] == {"backprop_zero_frac": 0.4321, "adversarial_zero_frac": 0.5678}
     assert metrics["table3"]["mlp-simple"]["backprop"] == {"error_pct": 45.5, "std_pct": 0.75, "n_seeds": 2}
-    assert {"epochs", "seeds", "dataset", "device", "data_verified"} <= set(metrics["run"])
-    assert metrics["run"]["dataset"] == "mnist" and metrics["run"]["data_verified"] is False
+    # No copies of params: only what params cannot tell.
+    assert metrics["run"] == {"dataset": "mnist", "data_verified": False}
 
 
 def test_metrics_json_of_an_empty_run_has_empty_sections():
