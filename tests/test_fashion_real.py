@@ -17,16 +17,16 @@ from advgrad.data.fetch import Retry
 from advgrad.data.sources import SOURCES
 from advgrad.io import save_torch
 from stages import download, preprocess_mnist
+from tests.real_data import require
 
 DEBIAN = Path("/usr/share/datasets")
 FILES = [f.name for f in SOURCES["fashion-mnist"].files]
 
-pytestmark = pytest.mark.skipif(
-    not all((DEBIAN / "fashion-mnist" / name).is_file() for name in FILES),
-    reason=f"Fashion-MNIST not found in {DEBIAN}/fashion-mnist (apt install dataset-fashion-mnist)")
+pytestmark = pytest.mark.realdata
 
 
 def test_fashion_mnist_from_debian(tmp_path):
+    require(DEBIAN / "fashion-mnist", FILES, "Fashion-MNIST (apt install dataset-fashion-mnist)")
     raw = tmp_path / "raw" / "fashion-mnist"
     manifest = download.run("fashion-mnist", raw, str(DEBIAN), allow_unverified=False,
                             retry=Retry(attempts=1))
