@@ -17,7 +17,7 @@ from pathlib import Path
 from advgrad.data.cifar import CifarFormatError, read_cifar_tar
 from advgrad.data.prepare import PrepareError, prepare_cifar
 from advgrad.data.sources import CIFAR_ARCHIVE
-from advgrad.io import save_torch
+from advgrad.io import OutputError, save_checked
 from stages.common import setup_logging
 from stages.download import read_manifest
 from stages.params import CIFAR_PREPS, ParamsError, load_params
@@ -46,7 +46,10 @@ def main(argv: list[str] | None = None) -> None:
         blob = run(args.raw, args.prep, params.train_size, params.zca_epsilon, params.gcn)
     except (ParamsError, CifarFormatError, PrepareError, FileNotFoundError) as e:
         raise SystemExit(f"preprocess_cifar: {e}") from None
-    save_torch(blob, args.out)
+    try:
+        save_checked(blob, args.out)
+    except OutputError as e:
+        raise SystemExit(f"preprocess_cifar: {e}") from None
     meta = blob["meta"]
     log.info("%s (%s): %d training images, %d test -> %s%s", meta["dataset"], args.prep,
              meta["n_train"], meta["n_test"], args.out, "" if meta["verified"] else " (UNVERIFIED data)")

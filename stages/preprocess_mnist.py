@@ -15,7 +15,7 @@ from pathlib import Path
 
 from advgrad.data.idx import IdxFormatError
 from advgrad.data.prepare import PrepareError, prepare_mnist, read_mnist
-from advgrad.io import save_torch
+from advgrad.io import OutputError, save_checked
 from stages.common import setup_logging
 from stages.download import read_manifest
 from stages.params import ParamsError, load_params
@@ -43,7 +43,10 @@ def main(argv: list[str] | None = None) -> None:
         blob = run(args.raw, params.validation_size, params.train_size)
     except (ParamsError, IdxFormatError, PrepareError, FileNotFoundError) as e:
         raise SystemExit(f"preprocess_mnist: {e}") from None
-    save_torch(blob, args.out)
+    try:
+        save_checked(blob, args.out)
+    except OutputError as e:
+        raise SystemExit(f"preprocess_mnist: {e}") from None
     meta = blob["meta"]
     log.info("%s: %d training images (%d validation), %d test -> %s%s", meta["dataset"],
              meta["n_train"], meta["validation_size"], meta["n_test"], args.out,

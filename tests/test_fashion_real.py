@@ -15,7 +15,7 @@ import torch
 from advgrad.data import load_mnist
 from advgrad.data.fetch import Retry
 from advgrad.data.sources import SOURCES
-from advgrad.io import save_torch
+from advgrad.io import save_checked
 from stages import download, preprocess_mnist
 from tests.real_data import require
 
@@ -37,7 +37,7 @@ def test_fashion_mnist_from_debian(tmp_path):
         assert record["md5"] != SOURCES["fashion-mnist"].files[FILES.index(name)].md5
 
     out = tmp_path / "processed" / "fashion-mnist.pt"
-    save_torch(preprocess_mnist.run(raw, validation_size=10000, train_size=None), out)
+    save_checked(preprocess_mnist.run(raw, validation_size=10000, train_size=None), out)
     data = load_mnist(out)
     assert data.train.x.shape == (60000, 784) and data.test.x.shape == (10000, 784)
     assert len(data.fit.y) == 50000 and len(data.val.y) == 10000

@@ -14,12 +14,12 @@ the official content checksums. Without them the test skips; CI sets ADVGRAD_REQ
 from __future__ import annotations
 
 import pytest
-import torch
 import yaml
 
 from advgrad.data import load_mnist
 from advgrad.data.fetch import Retry
 from advgrad.data.sources import SOURCES
+from advgrad.io import save_checked
 from advgrad.mlp import to_modules
 from advgrad.stats import paired_difference
 from advgrad.trainer import summarize
@@ -40,8 +40,8 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mnist-real")
     manifest = download.run("mnist", tmp / "raw", str(mirror), allow_unverified=False, retry=Retry(attempts=1))
     assert manifest["verified"] is True
-    torch.save(preprocess_mnist.run(tmp / "raw", validation_size=VALIDATION_SIZE, train_size=TRAIN_SIZE),
-               tmp / "mnist.pt")
+    save_checked(preprocess_mnist.run(tmp / "raw", validation_size=VALIDATION_SIZE, train_size=TRAIN_SIZE),
+                 tmp / "mnist.pt")
     data = load_mnist(tmp / "mnist.pt")
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())

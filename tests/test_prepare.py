@@ -18,7 +18,7 @@ from advgrad.data import apply_transform, load_cifar, load_mnist
 from advgrad.data.cifar import CifarArrays
 from advgrad.data.fetch import Retry
 from advgrad.data.prepare import PrepareError, fit_simple, fit_zca, prepare_cifar
-from advgrad.io import save_torch
+from advgrad.io import save_checked
 from stages import download, preprocess_cifar, preprocess_mnist
 from tests.fixtures import cifar_like, mnist_like, mnist_square, write_cifar_mirror, write_mnist_mirror
 
@@ -128,7 +128,7 @@ def _train_mlp(x_train, y_train, epochs=3, hidden=32, seed=0) -> torch.nn.Module
 
 def test_mnist_fixture_is_learnable(raw, tmp_path):
     out = tmp_path / "mnist.pt"
-    save_torch(preprocess_mnist.run(raw / "mnist", validation_size=100, train_size=None), out)
+    save_checked(preprocess_mnist.run(raw / "mnist", validation_size=100, train_size=None), out)
     data = load_mnist(out)
     model = _train_mlp(data.fit.x, data.fit.y)
     error = (model(data.test.x).argmax(1) != data.test.y).float().mean().item()
@@ -309,7 +309,7 @@ def test_load_cifar_applies_a_stored_zca(tmp_path):
     x_train, x_test = correlated_images(1000, seed=11), correlated_images(100, seed=12)
     blob = prepare_cifar(_arrays(x_train, x_test), prep="zca", train_size=None, zca_epsilon=1e-7,
                          gcn=False, dataset="t", verified=True)
-    save_torch(blob, tmp_path / "zca.pt")
+    save_checked(blob, tmp_path / "zca.pt")
     data = load_cifar(tmp_path / "zca.pt")
     torch.testing.assert_close(covariance(data.train.x), torch.eye(48, dtype=torch.float64),
                                atol=5e-3, rtol=0)

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from advgrad.data.prepare import apply_transform
+from advgrad.io import load_checked
 
 __all__ = ["Split", "MnistData", "CifarData", "load_mnist", "load_cifar", "apply_transform"]
 
@@ -41,8 +42,9 @@ class CifarData:
 
 
 def _load(path: str | Path) -> dict:
-    # weights_only: the file holds only tensors and plain Python values, so nothing is executed.
-    return torch.load(path, map_location="cpu", weights_only=True)
+    # weights_only: the file holds only tensors and plain Python values, so nothing is executed;
+    # load_checked verifies the checksum the preprocess stage stored (advgrad.io).
+    return load_checked(path)
 
 
 def load_mnist(path: str | Path, device: str | torch.device = "cpu") -> MnistData:
