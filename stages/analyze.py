@@ -19,7 +19,8 @@ from advgrad.analysis import first_layer_weights, hidden_activations, zero_fract
 from advgrad.data import load_mnist
 from advgrad.figures import plot_activation_histograms, plot_weight_tiles
 from advgrad.io import save_json
-from stages.common import load_mlp_checkpoint, setup_logging
+from stages.common import load_mlp_checkpoint, setup_logging, stage_errors
+from stages.params import load_params_or_exit
 
 
 def sparsity(models, seeds, x) -> dict:
@@ -42,28 +43,31 @@ def main(argv=None) -> None:
     ap.add_argument("--adversarial", type=Path, required=True)
     ap.add_argument("--dropout", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = ap.parse_args(argv)
     setup_logging()
+    load_params_or_exit(args.params)  # a bad params.yaml fails here, before any work
 
-    x = load_mnist(args.data, "cpu").test.x
-    models, seeds = {}, {}
-    for name, path in (("backprop", args.backprop), ("adversarial", args.adversarial),
-                       ("dropout", args.dropout)):
-        _, models[name], ckpt = load_mlp_checkpoint(path)
-        seeds[name] = ckpt["seeds"]
-    images = f"the {len(x)} test images"
-    args.out.mkdir(parents=True, exist_ok=True)
-    # Figures show the first seed's model, as the paper shows one network per method.
-    plot_weight_tiles({name: first_layer_weights(ms[0]) for name, ms in models.items()},
-                      args.out / "fig2_first_layer_weights.png")
-    with torch.no_grad():
-        acts = {name: torch.cat([a.flatten() for a in hidden_activations(models[name][0], x)])
-                for name in ("backprop", "adversarial")}
-    plot_activation_histograms(acts, args.out / "fig3_hidden_activations.png",
-                               title=f"2x400 ReLU, seed {seeds['backprop'][0]}, hidden units on {images}")
-    save_json({"images": images, "figure_seed": seeds["backprop"][0],
-               **{name: sparsity(ms, seeds[name], x) for name, ms in models.items()}},
-              args.out / "sparsity.json")
+    with stage_errors("analyze"):
+        x = load_mnist(args.data, "cpu").test.x
+        models, seeds = {}, {}
+        for name, path in (("backprop", args.backprop), ("adversarial", args.adversarial),
+                           ("dropout", args.dropout)):
+            _, models[name], ckpt = load_mlp_checkpoint(path)
+            seeds[name] = ckpt["seeds"]
+        images = f"the {len(x)} test images"
+        args.out.mkdir(parents=True, exist_ok=True)
+        # Figures show the first seed's model, as the paper shows one network per method.
+        plot_weight_tiles({name: first_layer_weights(ms[0]) for name, ms in models.items()},
+                          args.out / "fig2_first_layer_weights.png")
+        with torch.no_grad():
+            acts = {name: torch.cat([a.flatten() for a in hidden_activations(models[name][0], x)])
+                    for name in ("backprop", "adversarial")}
+        plot_activation_histograms(acts, args.out / "fig3_hidden_activations.png",
+                                   title=f"2x400 ReLU, seed {seeds['backprop'][0]}, hidden units on {images}")
+        save_json({"images": images, "figure_seed": seeds["backprop"][0],
+                   **{name: sparsity(ms, seeds[name], x) for name, ms in models.items()}},
+                  args.out / "sparsity.json")
 
 
 if __name__ == "__main__":

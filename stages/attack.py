@@ -20,7 +20,7 @@ from advgrad.attack import error_pct, transfer_errors, transfer_pairs
 from advgrad.data import load_mnist
 from advgrad.io import save_json
 from advgrad.mlp import INPUT_RANGE
-from stages.common import load_mlp_checkpoint, setup_logging
+from stages.common import load_mlp_checkpoint, setup_logging, stage_errors
 from stages.params import load_params_or_exit
 
 log = logging.getLogger("advgrad.attack")
@@ -71,17 +71,18 @@ def main(argv=None) -> None:
     params = load_params_or_exit(args.params)
     clip = INPUT_RANGE if params.attack.clip else None
 
-    data = load_mnist(args.data, "cpu")
-    models = {}
-    for name, path in (("backprop", args.source), ("adversarial", args.adversarial)):
-        _, seed_models, ckpt = load_mlp_checkpoint(path)
-        models[name] = dict(zip(ckpt["seeds"], seed_models))
-    results = run(models["backprop"], models["adversarial"], data.val.x, data.val.y,
-                  params.attack.eps, clip)
-    clean = {f"{name}_clean_val_pct": _stats([error_pct(m, data.val.x, data.val.y)
-                                              for m in family.values()])[0]
-             for name, family in models.items()}
-    save_json({"eps": results, "clean": clean, "n_val": len(data.val.y), "clip": params.attack.clip}, args.out)
+    with stage_errors("attack"):
+        data = load_mnist(args.data, "cpu")
+        models = {}
+        for name, path in (("backprop", args.source), ("adversarial", args.adversarial)):
+            _, seed_models, ckpt = load_mlp_checkpoint(path)
+            models[name] = dict(zip(ckpt["seeds"], seed_models))
+        results = run(models["backprop"], models["adversarial"], data.val.x, data.val.y,
+                      params.attack.eps, clip)
+        clean = {f"{name}_clean_val_pct": _stats([error_pct(m, data.val.x, data.val.y)
+                                                  for m in family.values()])[0]
+                 for name, family in models.items()}
+        save_json({"eps": results, "clean": clean, "n_val": len(data.val.y), "clip": params.attack.clip}, args.out)
 
 
 if __name__ == "__main__":

@@ -1,27 +1,40 @@
-"""What every training stage shares: device choice, resume checkpoints, progress, run info.
+"""What every stage shares: device choice, resume checkpoints, interruption and errors,
+progress, provenance.
 
-Resume checkpoints live in `.advgrad/resume/`, outside the stage's declared DVC outputs, keyed
-by a hash of the stage's full configuration. So DVC's run-cache keeps working for training
-stages (it is off for stages with `persist: true` outputs), a changed configuration never
-resumes from a stale state, and the checkpoint is removed when the stage finishes.
+Resume checkpoints live in `<repository>/.advgrad/resume/` (`ADVGRAD_RESUME_DIR` moves them;
+a relative value is taken from the repository root, which DVC gives every stage as `DVC_ROOT`,
+also for queued experiments that run in a temporary copy). They are outside the stage's
+declared DVC outputs, so DVC's run-cache keeps working for training stages (it is off for
+stages with `persist: true` outputs). A checkpoint is keyed by the stage's full configuration,
+the source of every project module the stage can run (`import_closure`) and torch's version,
+so a changed configuration, an edited module or another torch never resumes a stale state;
+stale and corrupt checkpoints are removed when found, and a finished stage removes its own.
+`ADVGRAD_NO_RESUME=1` starts from scratch.
 """
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import platform
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
-from advgrad.io import save_torch
+from advgrad.io import CorruptFileError, OutputError, load_checked, save_checked
 
-RESUME_DIR = Path(os.environ.get("ADVGRAD_RESUME_DIR", ".advgrad/resume"))
+ROOT = Path(__file__).resolve().parents[1]   # the repository: stages/ and advgrad/ live here
+PROJECT_PACKAGES = ("advgrad", "stages")
+
+log = logging.getLogger("advgrad")
 
 
 def setup_logging() -> None:
@@ -44,22 +57,185 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+# ---------------------------------------------------------------------------------------------
+# The project modules a stage can run
+
+def _module_file(name: str, root: Path) -> Path | None:
+    """The file of project module `name` (a module or a package's __init__), if it exists."""
+    if name.split(".")[0] not in PROJECT_PACKAGES:
+        return None
+    base = root.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported(tree: ast.AST, module: str, is_package: bool) -> set[str]:
+    """Every module name an import statement anywhere in `tree` (inside functions too) names."""
+    names = set()
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the package, one level up per extra dot
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(p for p in parts + ([base] if base else []) if p)
+            names.add(base)
+            names |= {f"{base}.{alias.name}" for alias in node.names}  # `from pkg import module`
+    return names
+
+
+def import_closure(module: str, root: Path | None = None) -> list[Path]:
+    """The files of every project module that `module` can run, itself included, sorted.
+
+    Computed statically: an AST walk of each module's import statements, those inside
+    functions included (importing the module and reading sys.modules would miss them), taken
+    transitively, with the __init__.py of every package on the way (Python runs it on import).
+    """
+    root = root or ROOT
+    seen: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):  # the packages on the way, then the module
+            prefix = ".".join(parts[:i])
+            path = _module_file(prefix, root)
+            if path is None or prefix in seen:
+                continue
+            seen[prefix] = path
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            todo += _imported(tree, prefix, path.name == "__init__.py")
+    return sorted(set(seen.values()))
+
+
+def code_digest(module: str, root: Path | None = None) -> str:
+    """SHA-256 of the source of every file in `import_closure(module)` (with its path)."""
+    root = root or ROOT
+    h = hashlib.sha256()
+    for path in import_closure(module, root):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Resume checkpoints
+
+def resume_dir() -> Path:
+    """$ADVGRAD_RESUME_DIR (default .advgrad/resume); a relative value is taken from the
+    repository root: $DVC_ROOT under DVC (also in a queued experiment's temporary copy), else
+    the working directory."""
+    value = Path(os.environ.get("ADVGRAD_RESUME_DIR") or ".advgrad/resume")
+    return value if value.is_absolute() else Path(os.environ.get("DVC_ROOT") or os.getcwd()) / value
+
+
 class ResumeCheckpoint:
-    """A per-configuration checkpoint of an unfinished training stage."""
+    """The checkpoint of an unfinished training stage, keyed by its configuration, its code
+    (the stage module's import closure) and torch's version."""
 
-    def __init__(self, stage_key: str, config: dict, root: Path | None = None):
-        self.path = (root or RESUME_DIR) / f"{stage_key}-{config_hash(config)}.pt"
+    def __init__(self, stage_key: str, config: dict, stage_module: str, root: Path | None = None):
+        self.key = {"config": config, "code": code_digest(stage_module), "torch": str(torch.__version__)}
+        self.stage_key = stage_key
+        self.root = root or resume_dir()
+        self.path = self.root / f"{stage_key}-{config_hash(self.key)}.pt"
+        self.last_saved = None
 
-    def load(self):
+    def _stale(self) -> list[Path]:
+        return [p for p in self.root.glob(f"{self.stage_key}-*.pt") if p != self.path
+                and len(p.stem) == len(self.stage_key) + 17]  # <stage_key>-<16 hex digits>
+
+    def load(self) -> dict | None:
+        """The saved state, or None. Removes (with a one-line note) checkpoints of this stage
+        made with another configuration, code or torch, and sets a corrupt one aside."""
+        for stale in self._stale():
+            log.info("%s: removing %s, a checkpoint of another configuration, code or torch version",
+                     self.stage_key, stale)
+            stale.unlink(missing_ok=True)
+        if os.environ.get("ADVGRAD_NO_RESUME", "") not in ("", "0"):
+            if self.path.exists():
+                log.info("%s: ADVGRAD_NO_RESUME=1: removing %s, starting from scratch", self.stage_key, self.path)
+                self.path.unlink()
+            return None
         if not self.path.exists():
             return None
-        return torch.load(self.path, map_location="cpu", weights_only=False)
+        try:
+            blob = load_checked(self.path)
+        except CorruptFileError as err:
+            aside = self.path.with_suffix(".corrupt")
+            os.replace(self.path, aside)
+            log.warning("%s: %s; moved it to %s and starting from scratch", self.stage_key, err, aside)
+            return None
+        if blob.get("key") != self.key:  # a hash collision or a hand-copied file
+            log.info("%s: %s was made for another key; starting from scratch", self.stage_key, self.path)
+            return None
+        self.last_saved = blob["state"]
+        return blob["state"]
 
     def save(self, state) -> None:
-        save_torch(state, self.path)
+        # Ctrl-C or SIGTERM waits until the file and `last_saved` agree (what an interruption
+        # from now on resumes from), so the stage's last line names the epoch that is on disk.
+        blocked = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            save_checked({"key": self.key, "state": state}, self.path)
+            self.last_saved = state
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Interruptions and one-line errors
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM (what SLURM and most schedulers send before killing a job)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into `Interrupted` while the block runs (the main thread only)."""
+    def handler(signum, frame):
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def stopped(name: str, err: KeyboardInterrupt, saved: str | None) -> SystemExit:
+    """The one-line end of a stage stopped by Ctrl-C or SIGTERM, with exit status 128 + signal.
+    `saved` says what the checkpoint holds (None: nothing was saved yet)."""
+    signum = getattr(err, "signum", signal.SIGINT)
+    resume = (f"{saved}: run the stage again (dvc repro) to resume" if saved
+              else "nothing was saved yet: the next run starts from scratch")
+    print(f"{name}: stopped by {signal.Signals(signum).name}; {resume}", file=sys.stderr, flush=True)
+    return SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def stage_errors(name: str) -> Iterator[None]:
+    """End the stage with one line naming the file and the cause for every failure a user can
+    cause: an output that cannot be written (full disk, no permission), a missing, truncated or
+    corrupt input."""
+    try:
+        yield
+    except (OutputError, CorruptFileError) as err:
+        raise SystemExit(f"{name}: {err}") from None
+    except FileNotFoundError as err:
+        what = f"{err.filename}: no such file" if err.filename else str(err)
+        raise SystemExit(f"{name}: {what} (run the stage that makes it)") from None
 
 
 def _git(*args: str) -> str | None:
@@ -90,7 +266,7 @@ def provenance(device: torch.device, **extra) -> dict:
     info = {"git_rev": _git("rev-parse", "HEAD"), "git_dirty": dirty,
             "dvc_exp_name": os.environ.get("DVC_EXP_NAME"),
             "dvc_exp_baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV"),
-            "device": str(device), "torch": torch.__version__, "python": platform.python_version(),
+            "device": str(device), "torch": str(torch.__version__), "python": platform.python_version(),
             "torch_threads": torch.get_num_threads(), **extra}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -117,6 +293,6 @@ def load_mlp_checkpoint(path: str | Path):
     """A training stage's checkpoint as (MLPConfig, [nn.Sequential per seed], checkpoint dict)."""
     from advgrad.mlp import MLPConfig, to_modules
 
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_checked(path)
     cfg = MLPConfig(**ckpt["config"]["mlp"])
     return cfg, to_modules(ckpt["params"], cfg), ckpt

@@ -28,6 +28,7 @@ from typing import Iterator
 from advgrad.data.fetch import ChecksumError, DownloadError, Retry, fetch_dataset
 from advgrad.data.sources import SOURCES
 from stages.common import setup_logging
+from stages.params import load_params_or_exit
 
 log = logging.getLogger("advgrad")
 
@@ -44,6 +45,10 @@ def _umask() -> int:
 def staging_dir(out: Path) -> Iterator[Path]:
     """Yield an empty temporary folder beside `out`; on success it replaces `out`, else it goes."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    # A run killed with -9 leaves its staging folder behind: remove those of earlier runs.
+    for leftover in [*out.parent.glob(f".{out.name}.*.tmp"), *out.parent.glob(f".{out.name}.*.old")]:
+        log.info("removing %s, left behind by an interrupted run", leftover)
+        shutil.rmtree(leftover, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the data folder need not be
     try:
@@ -87,8 +92,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="retries per URL on network errors (default %(default)s)")
     parser.add_argument("--retry-delay", type=float, default=Retry.delay,
                         help="seconds before the first retry, doubled for each next one")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     setup_logging()
+    load_params_or_exit(args.params)  # a bad params.yaml fails before a 170 MB download
     mirror = os.environ.get("ADVGRAD_DATA_MIRROR") or None
     allow_unverified = os.environ.get("ADVGRAD_ALLOW_UNVERIFIED", "") not in ("", "0")
     try:

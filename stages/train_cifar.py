@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 
 from advgrad.cifar_trainer import TrainConfig, curve_rows, summarize, train
-from advgrad.io import save_json, save_text, save_torch
+from advgrad.io import save_checked, save_json, save_text
 from advgrad.data import load_cifar
-from stages.common import (ResumeCheckpoint, file_md5, progress, provenance, resolve_device,
-                           setup_logging)
+from stages.common import (ResumeCheckpoint, file_md5, interruptible, progress, provenance,
+                           resolve_device, setup_logging, stage_errors, stopped)
 from stages.params import CIFAR_ARCHS, CIFAR_METHODS, CIFAR_PREPS, Params, load_params_or_exit
 
 STAGE = "train-cifar"
@@ -112,12 +112,22 @@ def run(config: dict, data, device: torch.device, model_path: Path, run_dir: Pat
                      100 * p["online_train_error"], 100 * p["test_error"], p["lr"], seconds)
             bar.update(1 if state["current"] is not None else tc.max_epochs - p["epoch"] + 1)
 
-        state = train(tc, train_x, train_y, test_x, test_y, state=state, on_epoch=on_epoch)
+        try:
+            with interruptible():
+                state = train(tc, train_x, train_y, test_x, test_y, state=state, on_epoch=on_epoch)
+        except KeyboardInterrupt as err:
+            last = checkpoint.last_saved if checkpoint is not None else None
+            where = None
+            if last is not None:
+                current = last["current"] or last["runs"][-1]
+                where = (f"seed {current['seed']} epoch {current['curve'][-1]['epoch']} is saved in "
+                         f"{checkpoint.path}")
+            raise stopped(name, err, where) from None
 
     metrics = {**summarize(state), "n_train": n, "data_verified": bool(data.meta.get("verified", False)),
                "provenance": provenance(device)}
     run_dir = Path(run_dir)
-    save_torch({"config": config, "state_dicts": [r["model"] for r in state["runs"]]}, model_path)
+    save_checked({"config": config, "state_dicts": [r["model"] for r in state["runs"]]}, model_path)
     save_text(_curves_csv(curve_rows(state)), run_dir / "curves.csv")
     save_json(metrics, run_dir / "metrics.json")
     if checkpoint is not None:
@@ -146,10 +156,12 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
     params = load_params_or_exit(args.params)
     device = resolve_device(params.device)
-    config = stage_config(params, args.arch, args.prep, args.method, args.data)
-    data = load_cifar(args.data, device)
-    checkpoint = ResumeCheckpoint(f"{STAGE}-{args.arch}-{args.prep}-{args.method}", config)
-    run(config, data, device, args.model, args.run_dir, checkpoint)
+    with stage_errors(f"{STAGE}@{args.arch}-{args.prep}-{args.method}"):
+        config = stage_config(params, args.arch, args.prep, args.method, args.data)
+        data = load_cifar(args.data, device)
+        checkpoint = ResumeCheckpoint(f"{STAGE}-{args.arch}-{args.prep}-{args.method}", config,
+                                      __spec__.name)  # this module's name, also under python -m
+        run(config, data, device, args.model, args.run_dir, checkpoint)
 
 
 if __name__ == "__main__":

@@ -20,11 +20,11 @@ from pathlib import Path
 import pandas as pd
 
 from advgrad.data import load_mnist
-from advgrad.io import atomic_path, save_json, save_torch
+from advgrad.io import atomic_path, save_checked, save_json
 from advgrad.mlp import MLPConfig
 from advgrad.trainer import TrainConfig, summarize, train, worker_layout
-from stages.common import (ResumeCheckpoint, file_md5, progress, provenance, resolve_device,
-                           setup_logging)
+from stages.common import (ResumeCheckpoint, file_md5, interruptible, progress, provenance,
+                           resolve_device, setup_logging, stage_errors, stopped)
 from stages.params import Params, load_params_or_exit
 
 log = logging.getLogger("advgrad.train")
@@ -70,10 +70,15 @@ def run(cfg: TrainConfig, train_split, test_split, device, name: str,
             resume.save(state)
 
     try:
-        state = train(cfg, (train_split.x, train_split.y), (test_split.x, test_split.y), device,
-                      state=state, on_epoch=on_epoch, workers=workers)
+        with interruptible():
+            state = train(cfg, (train_split.x, train_split.y), (test_split.x, test_split.y), device,
+                          state=state, on_epoch=on_epoch, workers=workers)
     except FloatingPointError as err:  # the trainer names seed and epoch
         raise SystemExit(f"{name}: {err}") from None
+    except KeyboardInterrupt as err:
+        saved = resume.last_saved if resume else None
+        raise stopped(name, err, f"epoch {saved['epoch']} of {cfg.epochs} is saved in {resume.path}"
+                      if saved else None) from None
     finally:
         bar.close()
     return state
@@ -97,32 +102,34 @@ def main(argv=None) -> None:
     cfg = build_config(params, args.activation, args.units, args.method)
     device = resolve_device(params.device)
     name = f"train-{args.method}-{args.split}:{args.dataset}-{args.activation}-{args.units}"
-    data = load_mnist(args.data, device)
-    train_split = data.train if args.split == "train" else data.fit
-    # The worker layout changes float rounding (advgrad.trainer.StackedSGD), so it is part of
-    # what must match for a resumed run to be bit-identical to an uninterrupted one.
-    workers, _ = worker_layout(len(cfg.seeds), device)
-    resume = ResumeCheckpoint(f"{args.dataset}-{args.activation}-{args.units}-{args.method}-{args.split}",
-                              {"config": dataclasses.asdict(cfg), "split": args.split,
-                               "data_md5": file_md5(args.data), "device": str(device),
-                               "workers": workers})
+    with stage_errors(name):
+        data = load_mnist(args.data, device)
+        train_split = data.train if args.split == "train" else data.fit
+        # The worker layout changes float rounding (advgrad.trainer.StackedSGD), so it is part of
+        # what must match for a resumed run to be bit-identical to an uninterrupted one.
+        workers, _ = worker_layout(len(cfg.seeds), device)
+        resume = ResumeCheckpoint(f"{args.dataset}-{args.activation}-{args.units}-{args.method}-{args.split}",
+                                  {"config": dataclasses.asdict(cfg), "split": args.split,
+                                   "data_md5": file_md5(args.data), "device": str(device),
+                                   "workers": workers},
+                                  __spec__.name)  # this module's name, also under python -m
 
-    state = run(cfg, train_split, data.test, device, name, resume, workers)
+        state = run(cfg, train_split, data.test, device, name, resume, workers)
 
-    summary = summarize(state["curves"], cfg.seeds, params.mnist.last_epochs)
-    config = dataclasses.asdict(cfg)
-    save_torch({"config": config, "method": args.method, "split": args.split,
-                "dataset": args.dataset, "seeds": list(cfg.seeds),
-                "params": [(w.cpu(), b.cpu()) for w, b in state["params"]]}, args.model)
-    with atomic_path(args.run_dir / "curves.csv") as tmp:
-        pd.DataFrame(state["curves"]).to_csv(tmp, index=False, float_format="%.6g")
-    save_json({**summary, "epochs": cfg.epochs, "last_epochs": params.mnist.last_epochs,
-               "n_train": len(train_split.y), "data_verified": bool(data.meta.get("verified", False)),
-               "provenance": provenance(device, workers=workers)},
-              args.run_dir / "metrics.json")
-    resume.clear()
-    log.info("%s: test error %.2f ± %.2f %% over %d seeds", name, summary["error_pct"],
-             summary["std_pct"], summary["n_seeds"])
+        summary = summarize(state["curves"], cfg.seeds, params.mnist.last_epochs)
+        config = dataclasses.asdict(cfg)
+        save_checked({"config": config, "method": args.method, "split": args.split,
+                      "dataset": args.dataset, "seeds": list(cfg.seeds),
+                      "params": [(w.cpu(), b.cpu()) for w, b in state["params"]]}, args.model)
+        with atomic_path(args.run_dir / "curves.csv") as tmp:
+            pd.DataFrame(state["curves"]).to_csv(tmp, index=False, float_format="%.6g")
+        save_json({**summary, "epochs": cfg.epochs, "last_epochs": params.mnist.last_epochs,
+                   "n_train": len(train_split.y), "data_verified": bool(data.meta.get("verified", False)),
+                   "provenance": provenance(device, workers=workers)},
+                  args.run_dir / "metrics.json")
+        resume.clear()
+        log.info("%s: test error %.2f ± %.2f %% over %d seeds", name, summary["error_pct"],
+                 summary["std_pct"], summary["n_seeds"])
 
 
 if __name__ == "__main__":

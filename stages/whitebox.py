@@ -12,7 +12,7 @@ from advgrad.attack import whitebox_errors
 from advgrad.data import load_mnist
 from advgrad.io import atomic_path
 from advgrad.mlp import INPUT_RANGE
-from stages.common import load_mlp_checkpoint, setup_logging
+from stages.common import load_mlp_checkpoint, setup_logging, stage_errors
 from stages.params import load_params_or_exit
 
 
@@ -27,13 +27,14 @@ def main(argv=None) -> None:
     params = load_params_or_exit(args.params)
     clip = INPUT_RANGE if params.attack.clip else None
 
-    data = load_mnist(args.data, "cpu")
-    _, models, ckpt = load_mlp_checkpoint(args.model)
-    rows = whitebox_errors(models, data.test.x, data.test.y, params.attack.whitebox_eps, clip)
-    df = pd.DataFrame(rows)
-    df["seed"] = [ckpt["seeds"][i] for i in df.pop("seed_index")]
-    with atomic_path(args.out) as tmp:
-        df[["seed", "eps", "error_pct"]].to_csv(tmp, index=False, float_format="%.4f")
+    with stage_errors("whitebox"):
+        data = load_mnist(args.data, "cpu")
+        _, models, ckpt = load_mlp_checkpoint(args.model)
+        rows = whitebox_errors(models, data.test.x, data.test.y, params.attack.whitebox_eps, clip)
+        df = pd.DataFrame(rows)
+        df["seed"] = [ckpt["seeds"][i] for i in df.pop("seed_index")]
+        with atomic_path(args.out) as tmp:
+            df[["seed", "eps", "error_pct"]].to_csv(tmp, index=False, float_format="%.4f")
 
 
 if __name__ == "__main__":

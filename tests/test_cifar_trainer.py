@@ -304,7 +304,7 @@ def read_outputs(out):
 
 def test_stage_run_writes_model_curves_and_metrics(stage_setup):
     config, data, tmp = stage_setup
-    checkpoint = ResumeCheckpoint("train-cifar-test", config, root=tmp / "resume")
+    checkpoint = ResumeCheckpoint("train-cifar-test", config, "stages.train_cifar", root=tmp / "resume")
     metrics = run(config, data, torch.device("cpu"), *outputs(tmp / "out"), checkpoint)
 
     model, curves, saved_metrics = read_outputs(tmp / "out")
@@ -331,11 +331,24 @@ def test_stage_resumes_after_an_interruption(stage_setup):
             if len(state["runs"]) == 1 and state["current"] is not None:  # seed 1, epoch 1
                 raise Interrupt
 
+    class CountingCheckpoint(ResumeCheckpoint):
+        epochs = []
+
+        def save(self, state):
+            super().save(state)
+            current = state["current"] or state["runs"][-1]
+            self.epochs.append((current["seed"], current["curve"][-1]["epoch"]))
+
     root = tmp / "resume"
     with pytest.raises(Interrupt):
-        run(config, data, torch.device("cpu"), *outputs(tmp / "out"), InterruptedCheckpoint("k", config, root=root))
+        run(config, data, torch.device("cpu"), *outputs(tmp / "out"),
+            InterruptedCheckpoint("k", config, "stages.train_cifar", root=root))
     assert not (tmp / "out" / "metrics.json").exists()
-    run(config, data, torch.device("cpu"), *outputs(tmp / "out"), ResumeCheckpoint("k", config, root=root))
+    resumed = CountingCheckpoint("k", config, "stages.train_cifar", root=root)
+    run(config, data, torch.device("cpu"), *outputs(tmp / "out"), resumed)
+    # A resume happened: only seed 1's second epoch was trained (a run that ignored its
+    # checkpoint would train all four epochs and end with the same files).
+    assert resumed.epochs == [(1, 2)]
 
     (m1, c1, j1), (m2, c2, j2) = read_outputs(tmp / "full"), read_outputs(tmp / "out")
     assert c1 == c2 and j1["per_seed_pct"] == j2["per_seed_pct"]

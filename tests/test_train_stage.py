@@ -6,6 +6,7 @@ import pytest
 import torch
 import yaml
 
+from advgrad.io import save_checked
 from stages import common, download, preprocess_mnist, train_mnist
 from tests.fixtures import write_mnist_mirror
 
@@ -23,8 +24,9 @@ def setup(tmp_path, monkeypatch):
     write_mnist_mirror(tmp_path / "mirror", n_train=300, n_test=60)
     download.run("mnist", tmp_path / "raw", mirror=str(tmp_path / "mirror"), allow_unverified=True)
     data = tmp_path / "mnist.pt"
-    torch.save(preprocess_mnist.run(tmp_path / "raw", validation_size=50, train_size=300), data)
-    monkeypatch.setattr(common, "RESUME_DIR", tmp_path / "resume")
+    save_checked(preprocess_mnist.run(tmp_path / "raw", validation_size=50, train_size=300), data)
+    monkeypatch.setenv("ADVGRAD_RESUME_DIR", str(tmp_path / "resume"))
+    monkeypatch.delenv("ADVGRAD_NO_RESUME", raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path, data
 
@@ -46,7 +48,7 @@ def test_same_params_give_bit_identical_results(setup):
                for (w1, b1), (w2, b2) in zip(m1["params"], m2["params"]))
 
 
-def test_interrupted_stage_resumes_from_its_last_epoch_with_the_same_result(setup, monkeypatch):
+def test_interrupted_stage_resumes_from_its_last_epoch_with_the_same_result(setup, monkeypatch, capsys):
     tmp, data = setup
     full = train(tmp, data, "full")
 
@@ -60,22 +62,36 @@ def test_interrupted_stage_resumes_from_its_last_epoch_with_the_same_result(setu
             raise KeyboardInterrupt  # Ctrl-C right after epoch 2's checkpoint
 
     monkeypatch.setattr(common.ResumeCheckpoint, "save", save_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit) as stop:
         train(tmp, data, "resumed")
+    assert stop.value.code == 130  # 128 + SIGINT, and one line instead of a traceback
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "stopped by SIGINT; epoch 2 of 4 is saved in" in line and "to resume" in line
     assert not (tmp / "resumed" / "metrics.json").exists()  # nothing half-written
     checkpoints = list((tmp / "resume").iterdir())
     assert len(checkpoints) == 1
 
+    trained = []
+    real_train = train_mnist.train
+
+    def recording_train(cfg, *args, on_epoch=None, **kwargs):
+        def record(state, seconds):
+            trained.append(state["epoch"])
+            on_epoch(state, seconds)
+        return real_train(cfg, *args, on_epoch=record, **kwargs)
+
     monkeypatch.setattr(common.ResumeCheckpoint, "save", real_save)
+    monkeypatch.setattr(train_mnist, "train", recording_train)
     resumed = train(tmp, data, "resumed")
     assert saves == [1, 2]
+    assert trained == [3, 4]  # a resume happened: only the remaining epochs were trained
     assert resumed[1] == full[1] and resumed[2] == full[2]
     assert all(torch.equal(a, b) for (wa, ba), (wb, bb) in zip(full[0]["params"], resumed[0]["params"])
                for a, b in ((wa, wb), (ba, bb)))
     assert list((tmp / "resume").iterdir()) == []  # removed on success
 
 
-def test_changed_configuration_does_not_resume_a_stale_checkpoint(setup, monkeypatch):
+def test_changed_configuration_does_not_resume_a_stale_checkpoint(setup, monkeypatch, caplog):
     tmp, data = setup
     real_save = common.ResumeCheckpoint.save
 
@@ -84,17 +100,19 @@ def test_changed_configuration_does_not_resume_a_stale_checkpoint(setup, monkeyp
         raise KeyboardInterrupt  # after epoch 1
 
     monkeypatch.setattr(common.ResumeCheckpoint, "save", save_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit):
         train(tmp, data, "stale")
     monkeypatch.setattr(common.ResumeCheckpoint, "save", real_save)
 
     raw = yaml.safe_load(open("params.yaml"))
     raw["eps"] = 0.2  # a different configuration: the epoch-1 checkpoint of eps 0.08 must not be used
     (tmp / "params.yaml").write_text(yaml.safe_dump(raw))
-    after = train(tmp, data, "stale")
+    with caplog.at_level("INFO", logger="advgrad"):
+        after = train(tmp, data, "stale")
     fresh = train(tmp, data, "fresh")  # an uninterrupted eps 0.2 run
     assert after[1] == fresh[1] and after[2] == fresh[2]
-    assert len(list((tmp / "resume").iterdir())) == 1  # only the eps 0.08 checkpoint, untouched
+    assert "a checkpoint of another configuration, code or torch version" in caplog.text
+    assert list((tmp / "resume").iterdir()) == []  # the stale eps 0.08 checkpoint was removed
 
 
 def test_divergence_stops_with_one_line_naming_stage_seed_and_epoch(setup):
