@@ -7,7 +7,7 @@ pixel whose gradient is exactly zero is left alone.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -18,7 +18,7 @@ def fgsm(x: torch.Tensor, grad_x: torch.Tensor, eps: float,
          clip: tuple[float, float] | None = None) -> torch.Tensor:
     """z = x + eps * sign(grad_x), optionally clipped to the input range `clip`.
 
-    The author's code does not clip (DESIGN.md); clipping is offered for the attack variants.
+    The author's code (anokland/dfa-torch) does not clip; clipping is a param (mnist.clip, attack.clip).
     """
     z = x + eps * torch.sign(grad_x)
     if clip is not None:

@@ -1,32 +1,31 @@
-"""FGSM evaluation (paper section 3): transfer attacks between models, and white-box sweeps.
+"""FGSM evaluation (paper section 3): the transfer experiment, and white-box sweeps.
 
-Attacks run on plain per-seed `nn.Sequential` models with autograd, so they are independent of
-the hand-written backward pass used in training: a bug in one is not repeated in the other.
+Attacks run on plain per-seed modules (`advgrad.mnist_model.build_mlp`) with autograd, so they
+are independent of the hand-written backward pass of the training fast path: a bug in one is
+not repeated in the other.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from advgrad.adversarial import fgsm_autograd
+from advgrad.evaluation import misclassified
+from advgrad.mnist_model import bce_loss
+from advgrad.stats import mean_std
 
-__all__ = ["mnist_objective", "fgsm_examples", "error_pct", "transfer_pairs", "transfer_errors",
-           "whitebox_errors"]
+__all__ = ["fgsm_examples", "error_pct", "transfer_pairs", "transfer_errors", "transfer_experiment",
+           "whitebox_errors", "NOT_RUN_ONE_SEED"]
 
-
-def mnist_objective(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The MNIST training objective J: logistic outputs, binary cross-entropy on one-hot
-    targets summed over the output units, averaged over the batch (paper section 3)."""
-    target = F.one_hot(y, logits.shape[-1]).to(logits.dtype)  # (B, 10)
-    return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / logits.shape[0]
+NOT_RUN_ONE_SEED = ("needs at least 2 seeds: the source model must not share its seed (initial "
+                    "weights, mini-batch order) with a target")
 
 
 def fgsm_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
-                  clip: tuple[float, float] | None = None, objective=mnist_objective,
+                  clip: tuple[float, float] | None = None, objective=bce_loss,
                   chunk: int = 2000) -> torch.Tensor:
     """x + eps * sign(grad_x J(model(x), y)) for every row of x, in chunks.
 
@@ -35,16 +34,13 @@ def fgsm_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
     """
     model.eval()
     out = [fgsm_autograd(lambda xb, yb=yb: objective(model(xb), yb), xb, eps, clip)
-           for xb, yb in zip(x.split(chunk), y.split(chunk))]
+           for xb, yb in zip(x.split(chunk), y.split(chunk), strict=True)]
     return torch.cat(out)  # (N, 784)
 
 
-@torch.no_grad()
-def error_pct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 10000) -> float:
+def error_pct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Classification error of `model` on (x, y), in percent."""
-    model.eval()
-    wrong = sum(int((model(xb).argmax(-1) != yb).sum()) for xb, yb in zip(x.split(chunk), y.split(chunk)))
-    return 100.0 * wrong / len(y)
+    return 100.0 * misclassified(model, x, y) / len(y)
 
 
 def transfer_pairs(seeds: Sequence[int]) -> list[tuple[int, int]]:
@@ -62,7 +58,7 @@ def transfer_pairs(seeds: Sequence[int]) -> list[tuple[int, int]]:
 
 def transfer_errors(sources: Mapping[int, nn.Module], targets: Mapping[str, Mapping[int, nn.Module]],
                     x: torch.Tensor, y: torch.Tensor, eps: float, clip=None,
-                    objective=mnist_objective) -> dict[str, list[float]]:
+                    objective=bce_loss) -> dict[str, list[float]]:
     """Error (%) of each target family on FGSM examples made with each source, per pair.
 
     `sources` maps seed -> model; `targets` maps a name ("backprop", "adversarial") to
@@ -77,13 +73,41 @@ def transfer_errors(sources: Mapping[int, nn.Module], targets: Mapping[str, Mapp
     return errors
 
 
-def whitebox_errors(models: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor,
+def transfer_experiment(backprop: Mapping[int, nn.Module], adversarial: Mapping[int, nn.Module],
+                        x: torch.Tensor, y: torch.Tensor, eps_list: Sequence[float], clip=None,
+                        eps_unit: float = 1.0) -> dict:
+    """Section 3's experiment: {eps: {backprop_pct, backprop_std_pct, adversarial_pct,
+    adversarial_std_pct, n_pairs, pairs}}, the backprop nets being both the sources and the
+    backprop targets. With one seed there is no pair: the row says why instead.
+
+    x are pixels; each eps counts in units of `eps_unit` pixels (1: pixels; the input std for
+    nets that standardize their inputs, so that eps counts in standard deviations: with a
+    scalar std, FGSM of eps * std on the pixels is FGSM of eps on the standardized input)."""
+    if sorted(backprop) != sorted(adversarial):
+        raise ValueError(f"attack: the backprop and adversarial fit nets have different seeds "
+                         f"({sorted(backprop)} vs {sorted(adversarial)})")
+    pairs = transfer_pairs(sorted(backprop))
+    results = {}
+    for eps in eps_list:
+        row = {"n_pairs": len(pairs), "pairs": [list(p) for p in pairs]}
+        if not pairs:
+            row["not_run"] = NOT_RUN_ONE_SEED
+        else:
+            errors = transfer_errors(backprop, {"backprop": backprop, "adversarial": adversarial},
+                                     x, y, eps * eps_unit, clip)
+            for name, values in errors.items():
+                row[f"{name}_pct"], row[f"{name}_std_pct"] = mean_std(values)
+        results[f"{eps:g}"] = row
+    return results
+
+
+def whitebox_errors(models: Mapping[int, nn.Module], x: torch.Tensor, y: torch.Tensor,
                     eps_grid: Sequence[float], clip=None) -> list[dict]:
-    """Error (%) of each model on FGSM examples made with its own gradients, per eps."""
+    """Error (%) of each model on FGSM examples made with its own gradients, per eps:
+    rows {"seed", "eps", "error_pct"}."""
     rows = []
-    for seed_index, model in enumerate(models):
+    for seed, model in models.items():
         for eps in eps_grid:
             x_adv = fgsm_examples(model, x, y, eps, clip) if eps > 0 else x
-            rows.append({"seed_index": seed_index, "eps": float(eps),
-                         "error_pct": error_pct(model, x_adv, y)})
+            rows.append({"seed": seed, "eps": float(eps), "error_pct": error_pct(model, x_adv, y)})
     return rows

@@ -5,11 +5,11 @@ The loop is plain PyTorch, readable top to bottom:
     for each seed:                      init N(0, 0.01^2), biases 0, from a per-seed generator
         until the schedule says stop:   (advgrad.schedule: halve on a plateau, stop rules)
             for each mini-batch of a per-seed permutation of the training set:
-                Algorithm 1 (eps > 0) or plain back-propagation (eps = 0), SGD, max-norm
+                advgrad.algorithm1.adversarial_step (eps = 0: plain back-propagation), max-norm
             clean training error and test error (eval mode)
 
 The seeds run sequentially: with 10M parameters and batches of 128 images the conv net's
-matrices are already large, so stacking seeds (DESIGN.md's remedy for MNIST's batch of 10)
+matrices are already large, so stacking seeds (the MNIST trainer's remedy for its batch of 10)
 would mostly multiply memory (not measured).
 
 Choices the paper leaves open (section 4), each written where it is made:
@@ -19,11 +19,10 @@ Choices the paper leaves open (section 4), each written where it is made:
   masks; the update through the second's. Inputs dropped in the first pass get a zero input
   gradient, so sign(0) = 0 leaves them unperturbed.
 - No clipping of x + mu: ZCA-whitened inputs have no fixed range.
-- The learning-rate schedule is driven by the "online" training error by default: the error of
-  the predictions the updates were computed from, accumulated over the epoch (on perturbed,
+- The learning-rate schedule is driven by the "online" training error: the error of the
+  predictions the updates were computed from, accumulated over the epoch (on perturbed,
   dropped-out inputs when the method uses them), as in the author's Torch code. The clean
-  training error (eval mode, whole training set, after the epoch) is recorded every epoch
-  either way; `schedule_error="clean"` drives the schedule with it instead.
+  training error (eval mode, whole training set, after the epoch) is recorded every epoch too.
 - The last, smaller mini-batch of an epoch is used (the author's code allows varying batches).
 - Optimizer: torch.optim.SGD on the loss averaged over the mini-batch, weight decay added to the
   gradient (as Torch7's optim.sgd does). Momentum is PyTorch's (no dampening) unless
@@ -42,27 +41,28 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advgrad.adversarial import fgsm_autograd
-from advgrad.cifar_models import apply_max_norm_, build_model, init_weights_
+from advgrad.algorithm1 import adversarial_step
+from advgrad.cifar_model import apply_max_norm_, build_model, init_weights_
+from advgrad.evaluation import error_rate
+from advgrad.results import summarize as summarize_curves
 from advgrad.schedule import Action, HalvingSchedule
 
-__all__ = ["TrainConfig", "train", "train_step", "train_epoch", "error_rate", "make_optimizer",
+__all__ = ["CifarConfig", "CURVE_COLUMNS", "train", "train_step", "train_epoch", "make_optimizer",
            "summarize", "curve_rows"]
 
-SCHEDULE_ERRORS = ("online", "clean")
+CURVE_COLUMNS = ("epoch", "seed", "train_error", "test_error", "online_train_error", "lr")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class CifarConfig:
     """Everything that defines one Table 3 configuration. Defaults are the paper's values."""
 
     arch: str                    # mlp | conv
@@ -78,7 +78,7 @@ class TrainConfig:
     p_input: float = 0.0         # dropout rates (0 = none; paper: 0.1 / 0.25 / 0.5)
     p_conv: tuple[float, ...] = (0.0, 0.0, 0.0)  # one rate per conv block (author: .25 .25 .5)
     p_fc: float = 0.0
-    conv_dropout_position: str = "before_pool"  # cifar_models.CONV_DROPOUT_POSITIONS
+    conv_dropout_position: str = "before_pool"  # cifar_model.CONV_DROPOUT_POSITIONS
     batch_size: int = 128
     max_norm: float | None = 4.0  # per-unit incoming weight norm bound; None = unconstrained
     init_std: float = 0.01
@@ -86,49 +86,35 @@ class TrainConfig:
     max_halvings: int = 8
     target_train_error: float = 1e-4
     halving_decay: float = 0.75
-    schedule_error: str = "online"  # online | clean: which training error drives the schedule
     eval_batch_size: int = 500      # chunk size of the error evaluations (memory only)
 
     def __post_init__(self):
         object.__setattr__(self, "seeds", tuple(self.seeds))
         object.__setattr__(self, "p_conv", tuple(self.p_conv))
         if self.arch not in ("mlp", "conv"):
-            raise ValueError(f"TrainConfig.arch = {self.arch!r} is invalid; allowed: mlp, conv")
+            raise ValueError(f"CifarConfig.arch = {self.arch!r} is invalid; allowed: mlp, conv")
         if not self.seeds:
-            raise ValueError("TrainConfig.seeds is empty; give at least one seed")
-        if self.schedule_error not in SCHEDULE_ERRORS:
-            raise ValueError(f"TrainConfig.schedule_error = {self.schedule_error!r} is invalid; "
-                             f"allowed: {', '.join(SCHEDULE_ERRORS)}")
+            raise ValueError("CifarConfig.seeds is empty; give at least one seed")
 
 
 # ---------------------------------------------------------------------------------------------
 # One step, one epoch, one evaluation.
 
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.SGD:
+def make_optimizer(model: nn.Module, config: CifarConfig) -> torch.optim.SGD:
     return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                            dampening=config.dampening, weight_decay=config.weight_decay)
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                *, eps: float, max_norm: float | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One update of Algorithm 1 (eps > 0) or of plain back-propagation (eps = 0).
-
-    x: (B, 3, 32, 32), y: (B,). Returns the detached logits (B, 10) and mean loss of the pass
-    the update was computed from (the perturbed one when eps > 0).
-    """
-    # Steps 1-3: forward, back-propagate to the input only (no weight gradients are computed),
-    # z = x + eps * sign(e). fgsm_autograd returns x itself when eps == 0.
-    z = fgsm_autograd(lambda v: F.cross_entropy(model(v), y), x, eps)
-    # Steps 4-5: the ordinary forward and backward pass on z; softmax + cross-entropy averaged
-    # over the mini-batch.
-    logits = model(z)                                      # (B, 10)
-    loss = F.cross_entropy(logits, y)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    """One update of Algorithm 1 (eps > 0) or of plain back-propagation (eps = 0) on softmax +
+    cross-entropy averaged over the mini-batch, then max-norm (Srivastava et al. 2014: after
+    every update). x: (B, 3, 32, 32), y: (B,). Returns the detached logits (B, 10) and mean
+    loss of the pass the update was computed from (the perturbed one when eps > 0)."""
+    logits, loss = adversarial_step(model, F.cross_entropy, optimizer, x, y, eps)
     if max_norm is not None:
-        apply_max_norm_(model, max_norm)  # after every update (Srivastava et al. 2014)
-    return logits.detach(), loss.detach()
+        apply_max_norm_(model, max_norm)
+    return logits, loss
 
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
@@ -150,17 +136,6 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
         wrong += (logits.argmax(1) != yb).sum()
         loss_sum += loss * len(idx)
     return wrong, loss_sum
-
-
-@torch.no_grad()
-def error_rate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> float:
-    """Fraction of (x, y) misclassified by `model` in eval mode (no dropout), in chunks."""
-    model.eval()
-    wrong = torch.zeros((), dtype=torch.int64, device=x.device)
-    for start in range(0, len(x), batch_size):
-        logits = model(x[start:start + batch_size])        # (chunk, 10)
-        wrong += (logits.argmax(1) != y[start:start + batch_size]).sum()
-    return wrong.item() / len(x)
 
 
 @contextlib.contextmanager
@@ -190,26 +165,26 @@ def _cpu_copy(tree):
     return tree
 
 
-def _new_schedule(config: TrainConfig) -> HalvingSchedule:
+def _new_schedule(config: CifarConfig) -> HalvingSchedule:
     return HalvingSchedule(config.lr, decay=config.halving_decay, max_halvings=config.max_halvings,
                            target_train_error=config.target_train_error,
                            max_epochs=config.max_epochs)
 
 
-def _new_model(config: TrainConfig) -> nn.Module:
+def _new_model(config: CifarConfig) -> nn.Module:
     return build_model(config.arch, units=config.units, p_input=config.p_input,
                        p_conv=config.p_conv, p_fc=config.p_fc,
                        conv_dropout_position=config.conv_dropout_position)
 
 
-def _start_seed(config: TrainConfig, seed: int, device: torch.device):
+def _start_seed(config: CifarConfig, seed: int, device: torch.device):
     """Fresh model, optimizer, schedule and generator for `seed`."""
     generator = torch.Generator().manual_seed(seed)  # init, shuffling and dropout seeds
     model = init_weights_(_new_model(config), config.init_std, generator).to(device)
     return model, make_optimizer(model, config), _new_schedule(config), generator, []
 
 
-def _resume_seed(config: TrainConfig, current: dict, device: torch.device):
+def _resume_seed(config: CifarConfig, current: dict, device: torch.device):
     """Model, optimizer, schedule, generator and curve of an unfinished seed, from its state."""
     model = _new_model(config).to(device)
     model.load_state_dict(current["model"])
@@ -222,7 +197,7 @@ def _resume_seed(config: TrainConfig, current: dict, device: torch.device):
     return model, optimizer, schedule, generator, list(current["curve"])
 
 
-def _check_finite(model: nn.Module, loss_sum: torch.Tensor, config: TrainConfig, seed: int,
+def _check_finite(model: nn.Module, loss_sum: torch.Tensor, config: CifarConfig, seed: int,
                   epoch: int, lr: float) -> None:
     weights_finite = torch.stack([p.isfinite().all() for p in model.parameters()]).all()
     if not (torch.isfinite(loss_sum) & weights_finite):  # one host sync per epoch
@@ -232,7 +207,7 @@ def _check_finite(model: nn.Module, loss_sum: torch.Tensor, config: TrainConfig,
             f"eps {config.eps}); the learning rate is too large for this optimizer reading")
 
 
-def train(config: TrainConfig, train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
+def train(config: CifarConfig, train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
           test_y: torch.Tensor, *, state: dict | None = None,
           on_epoch: Callable[[dict, float], None] | None = None) -> dict:
     """Train every seed of `config` to the schedule's stop; returns the final state.
@@ -280,8 +255,7 @@ def train(config: TrainConfig, train_x: torch.Tensor, train_y: torch.Tensor, tes
                      "online_train_error": wrong.item() / n, "lr": lr}
             curve.append(point)
 
-            action = schedule.step(point["online_train_error" if config.schedule_error == "online"
-                                         else "train_error"])
+            action = schedule.step(point["online_train_error"])
             for group in optimizer.param_groups:
                 group["lr"] = schedule.lr
 
@@ -302,16 +276,12 @@ def train(config: TrainConfig, train_x: torch.Tensor, train_y: torch.Tensor, tes
 # Results.
 
 def summarize(state: dict) -> dict:
-    """Table 3 statistic: test error at the end of training, mean and sample std over seeds (%).
-
-    std_pct is 0.0 for a single seed (the sample std is undefined; n_seeds says so).
-    """
-    per_seed = [run["curve"][-1]["test_error"] * 100 for run in state["runs"]]
-    return {"error_pct": statistics.mean(per_seed),
-            "std_pct": statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0,
-            "n_seeds": len(per_seed),
-            "seeds": [run["seed"] for run in state["runs"]],
-            "per_seed_pct": per_seed,
+    """Table 3 statistic: test error at the end of each seed's training, mean and sample std over
+    seeds (%), plus how long each seed ran and why it stopped."""
+    seeds = [run["seed"] for run in state["runs"]]
+    stat = summarize_curves(curve_rows(state), seeds, last_epochs=1)
+    stat.pop("final_train_error_pct")  # the schedule's stopping rule speaks for the training error
+    return {**stat,
             "epochs_run": [len(run["curve"]) for run in state["runs"]],
             "stop_reasons": [run["stop_reason"] for run in state["runs"]]}
 

@@ -11,8 +11,8 @@ upgrades (the PNGs are tracked in git).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import matplotlib
 import numpy as np
@@ -20,14 +20,14 @@ import pandas as pd
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from advgrad.io import atomic_path
+from advgrad.names import ACTIVATIONS
 
 __all__ = ["plot_error_curves", "plot_weight_tiles", "plot_activation_histograms", "plot_whitebox",
            "weight_mosaic"]
 
-ACTIVATIONS = ("logistic", "tanh", "relu")
 METHODS = ("backprop", "adversarial", "dropout")  # the paper's left-to-right order (Figures 2, 3)
 SIDE = 28  # MNIST images are 28x28 = 784 pixels
 DPI = 100

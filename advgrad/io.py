@@ -16,19 +16,24 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import pickle
+import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
-__all__ = ["OutputError", "CorruptFileError", "atomic_path", "save_json", "save_text", "save_torch",
-           "save_checked", "load_checked", "tensor_digest"]
+__all__ = ["OutputError", "CorruptFileError", "atomic_path", "staging_dir", "save_json", "save_text",
+           "save_torch", "save_checked", "load_checked", "tensor_digest"]
 
 CHECKSUM_KEY = "sha256"
+
+log = logging.getLogger("advgrad")
 
 
 class OutputError(OSError):
@@ -45,6 +50,37 @@ def _cause(err: BaseException) -> str:
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     # torch's zip writer reports a full disk as "[enforce fail at inline_container.cc:...] . unexpected pos"
     return "disk full or write failed" if "inline_container" in text else text
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def staging_dir(out: Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `out`; on success it replaces `out`, else it goes."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # A run killed with -9 leaves its staging folder behind: remove those of earlier runs.
+    for leftover in [*out.parent.glob(f".{out.name}.*.tmp"), *out.parent.glob(f".{out.name}.*.old")]:
+        log.info("removing %s, left behind by an interrupted run", leftover)
+        shutil.rmtree(leftover, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the data folder need not be
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists() or out.is_symlink():
+        # Move the old output aside first and delete it only once the new one is in place.
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+        os.replace(out, old / out.name)
+        os.replace(tmp, out)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, out)
 
 
 @contextlib.contextmanager
@@ -64,10 +100,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
-        # mkstemp creates the file rw------- for privacy; artifacts get the usual mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it rw------- for privacy
         os.replace(tmp, dest)
     except OutputError:
         raise

@@ -82,6 +82,9 @@ PROTOCOL: tuple[Setting, ...] = (
     # ------------------------------------------------------------------ FGSM transfer (section 3)
     Setting("attack", "attack.eps", "FGSM eps of the transfer attack", [0.25, 0.5], PAPER,
             '§3: "the fast gradient sign method with ε = 0.25" and "For ε = 0.50"'),
+    Setting("attack", "attack.inputs", "units of eps: pixels or standardized", "pixels", PAPER,
+            '§3: "The input was scaled to be between 0 and 1"; standardized is the author\'s code\'s '
+            "-normalization simple (README, \"The FGSM transfer gap\")"),
     Setting("attack", "attack.clip", "clip attack examples to [0, 1]", False, OURS,
             "the paper does not say; unclipped is the literal reading of x + eps sign(grad)"),
     Setting("attack", None, "examples", "the validation split", PAPER,

@@ -2,7 +2,7 @@
 
 The report stage gathers every result of the run into one plain dict and calls
 `render_tables(results)` (markdown: the paper's number beside ours) and
-`metrics_json(results)` (the DESIGN.md "reports/metrics.json" schema). Errors are test-error
+`metrics_json(results)` (reports/metrics.json, for `dvc metrics`). Errors are test-error
 percentages, `*_zero_frac` are fractions in [0, 1]. The shape of `results`:
 
     results = {
@@ -37,20 +37,20 @@ come from `advgrad.paper`, the protocol every setting is compared with from `adv
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from tabulate import tabulate
 
 from advgrad import paper, protocol
+from advgrad.names import ACTIVATIONS, CIFAR_PREPS
 
 __all__ = ["render_tables", "metrics_json", "NOT_RUN"]
 
 NOT_RUN = "not run"
 NO_COUNTERPART = "—"  # a cell with nothing to compare (e.g. a Table 1 row we do not reproduce)
 SECTIONS = ("run", "table2", "attack", "sparsity", "table3", "notes")
-ACTIVATIONS = ("logistic", "tanh", "relu")
 ACT_NAMES = {"logistic": "logistic", "tanh": "tanh", "relu": "ReLU"}  # as the paper prints them
-CIFAR_PREPS = ("zca", "simple")
 
 
 # -------------------------------------------------------------------------------- formatting
@@ -309,19 +309,22 @@ def _difference_cell(entry: dict | None) -> str:
     return text + (f" (n={int(n)})" if n is not None and n != 1 else " (n=1, no interval)")
 
 
-def _table2(results: dict, datasets: list[str]) -> str:
-    parts = ["## Table 2: adversarial back-propagation on MNIST", "",
-             f"Paper: {paper.TABLE2_SOURCE}, mean ± std % over 5 runs of the mean test error of the "
-             "last 10 epochs. Ours: the same statistic over our seeds (n = seeds). "
-             "**adversarial − back-prop**: the paper's claim as a number, the per-seed difference "
-             "(same seed = same initial weights and shuffling) with its 95 % Student-t interval; "
-             "negative means adversarial back-propagation has the lower test error. "
-             "ours − paper compares the adversarial means, on MNIST only."]
+def _per_dataset(intro: list[str], datasets: list[str], body: Callable[[str | None], list[str]]) -> str:
+    """A section of the MNIST branch: its intro, then `body(dataset)` under a heading per dataset
+    (or once, marked "not run", when the branch has no dataset)."""
+    parts = list(intro)
     if not datasets:
         parts += ["", f"**{NOT_RUN}**: no MNIST-format dataset in this run."]
     for dataset in datasets or [None]:
-        ours = results.get("table2", {}).get(dataset, {}) if dataset else {}
-        by_key = {_table2_key(k): v for k, v in ours.items()}
+        if dataset:
+            parts += ["", f"### {dataset}" + (" (the paper's numbers are for MNIST)" if dataset != "mnist" else "")]
+        parts += body(dataset)
+    return "\n".join(parts)
+
+
+def _table2(results: dict, datasets: list[str]) -> str:
+    def body(dataset: str | None) -> list[str]:
+        by_key = {_table2_key(k): v for k, v in results.get("table2", {}).get(dataset, {}).items()}
         keys = sorted(set(paper.TABLE2) | set(by_key), key=lambda k: (_act_order(k[0]), k[1]))
         compare = dataset in (None, "mnist")  # the paper's numbers are MNIST's
         rows = []
@@ -333,28 +336,25 @@ def _table2(results: dict, datasets: list[str]) -> str:
             if compare:
                 row.append(_signed(adversarial["error_pct"] - stat.mean_pct) if both else NO_COUNTERPART)
             rows.append(row + [_ours(entry.get("backprop")), _difference_cell(entry.get("difference"))])
-        if dataset:
-            parts += ["", f"### {dataset}" + (" (the paper's numbers are for MNIST)"
-                                               if dataset != "mnist" else "")]
         headers = ["arch", "units", "paper adversarial", "ours adversarial"] + (
             ["ours − paper"] if compare else []) + ["ours back-prop", "adversarial − back-prop"]
-        parts += ["", _table(headers, rows)]
-    return "\n".join(parts)
+        return ["", _table(headers, rows)]
+
+    return _per_dataset([
+        "## Table 2: adversarial back-propagation on MNIST", "",
+        f"Paper: {paper.TABLE2_SOURCE}, mean ± std % over 5 runs of the mean test error of the "
+        "last 10 epochs. Ours: the same statistic over our seeds (n = seeds). "
+        "**adversarial − back-prop**: the paper's claim as a number, the per-seed difference "
+        "(same seed = same initial weights and shuffling) with its 95 % Student-t interval; "
+        "negative means adversarial back-propagation has the lower test error. "
+        "ours − paper compares the adversarial means, on MNIST only."], datasets, body)
 
 
 def _attack(results: dict, datasets: list[str]) -> str:
-    parts = ["## FGSM transfer attack (section 3)", "",
-             f"Paper: {paper.ATTACK_SOURCE}. FGSM examples made from the validation set with a 2x400 "
-             "ReLU back-prop model; error % of another 2x400 ReLU back-prop model and of a 2x400 ReLU "
-             "adversarially trained one. Ours: mean ± std over n (source, target) pairs; source seed i "
-             "attacks the back-prop and the adversarial target of seed i+1, so the two targets differ "
-             "only in the method and never share the source's initial weights."]
-    if not datasets:
-        parts += ["", f"**{NOT_RUN}**: no MNIST-format dataset in this run."]
     paper_rows = {_eps_key(e): row for e, row in paper.ATTACK.items()}
-    for dataset in datasets or [None]:
-        by_eps = results.get("attack", {}).get(dataset, {}) if dataset else {}
-        ours = {_eps_key(e): v for e, v in by_eps.items()}
+
+    def body(dataset: str | None) -> list[str]:
+        ours = {_eps_key(e): v for e, v in results.get("attack", {}).get(dataset, {}).items()}
         rows, reasons = [], sorted({v["not_run"] for v in ours.values() if v.get("not_run")})
         for eps in sorted(set(paper_rows) | set(ours), key=float):
             row, entry = paper_rows.get(eps), ours.get(eps) or {}
@@ -365,24 +365,31 @@ def _attack(results: dict, datasets: list[str]) -> str:
                 _ours(entry, "backprop_pct", "backprop_std_pct", None),
                 _ours(entry, "adversarial_pct", "adversarial_std_pct", None),
                 str(int(entry["n_pairs"])) if entry.get("n_pairs") is not None else NOT_RUN])
-        if dataset:
-            parts += ["", f"### {dataset}"]
-        parts += ["", _table(["eps", "paper back-prop", "paper adversarial", "ours back-prop",
-                              "ours adversarial", "n pairs"], rows)]
-        parts += [f"\n**{NOT_RUN}**: {reason}." for reason in reasons]
-    return "\n".join(parts)
+        return ["", _table(["eps", "paper back-prop", "paper adversarial", "ours back-prop",
+                            "ours adversarial", "n pairs"], rows)] + [
+            f"\n**{NOT_RUN}**: {reason}." for reason in reasons]
+
+    settings = results.get("run", {}).get("settings") or {}
+    inputs, clip = settings.get("attack.inputs", NOT_RECORDED), settings.get("attack.clip", NOT_RECORDED)
+    units = {"pixels": "pixels of [0, 1] (the paper's text; the literal protocol)",
+             "standardized": "standard deviations of the training pixels (attack.inputs: standardized, "
+                             "the author's code's -normalization simple; the fit nets were trained so too)"}
+    reading = (f"**Reading of this run**: eps in {units.get(inputs, inputs)}; examples "
+               + {True: "clipped to [0, 1]", False: "not clipped"}.get(clip, f"clip {clip}") + ". "
+               "Ours are far above the paper's under the literal protocol; every reading we measured, and "
+               "what they leave: README, section \"The FGSM transfer gap\".")
+    return _per_dataset([
+        "## FGSM transfer attack (section 3)", "",
+        f"Paper: {paper.ATTACK_SOURCE}. FGSM examples made from the validation set with a 2x400 "
+        "ReLU back-prop model; error % of another 2x400 ReLU back-prop model and of a 2x400 ReLU "
+        "adversarially trained one. Ours: mean ± std over n (source, target) pairs; source seed i "
+        "attacks the back-prop and the adversarial target of seed i+1, so the two targets differ "
+        "only in the method and never share the source's initial weights.", "", reading], datasets, body)
 
 
 def _sparsity(results: dict, datasets: list[str]) -> str:
-    parts = ["## Sparsity of the hidden units (section 3, Figure 3)", "",
-             f"Paper: {paper.SPARSITY_SOURCE}. Fraction (%) of exact zeros among the hidden-unit "
-             "activations of a 2x400 ReLU net, overall and per hidden layer. Ours: the 2x400 ReLU "
-             "nets trained without the validation split; the mean over their seeds, and the one "
-             "seed that Figure 3 shows."]
-    if not datasets:
-        parts += ["", f"**{NOT_RUN}**: no MNIST-format dataset in this run."]
-    for dataset in datasets or [None]:
-        entry = results.get("sparsity", {}).get(dataset, {}) if dataset else {}
+    def body(dataset: str | None) -> list[str]:
+        entry = results.get("sparsity", {}).get(dataset, {})
         per_layer = entry.get("per_layer") or {}
         figure = entry.get("figure_zero_frac") or {}
         n_layers = max((len(v) for v in per_layer.values()), default=0)
@@ -395,16 +402,20 @@ def _sparsity(results: dict, datasets: list[str]) -> str:
                          NOT_RUN if overall is None else _pct(100 * overall)]
                         + [_pct(100 * z) for z in layers] + [NOT_RUN] * (n_layers - len(layers))
                         + [NOT_RUN if figure.get(method) is None else _pct(100 * figure[method])])
-        if dataset:
-            parts += ["", f"### {dataset}"]
-        seeds = entry.get("seeds")
+        parts, seeds = [], entry.get("seeds")
         if seeds or entry.get("images"):
             parts += ["", f"Images: {entry.get('images', NOT_RECORDED)}; seeds {_setting(seeds)} "
                           f"(n={len(seeds or [])}); Figure 3 shows seed {_setting(seed)}."]
-        parts += ["", _table(["method", "paper zeros %", "ours zeros % (mean over seeds)"]
-                             + [f"ours layer {i + 1} %" for i in range(n_layers)]
-                             + [f"ours zeros %, seed {_setting(seed)} (Figure 3)"], rows)]
-    return "\n".join(parts)
+        return parts + ["", _table(["method", "paper zeros %", "ours zeros % (mean over seeds)"]
+                                   + [f"ours layer {i + 1} %" for i in range(n_layers)]
+                                   + [f"ours zeros %, seed {_setting(seed)} (Figure 3)"], rows)]
+
+    return _per_dataset([
+        "## Sparsity of the hidden units (section 3, Figure 3)", "",
+        f"Paper: {paper.SPARSITY_SOURCE}. Fraction (%) of exact zeros among the hidden-unit "
+        "activations of a 2x400 ReLU net, overall and per hidden layer. Ours: the 2x400 ReLU "
+        "nets trained without the validation split; the mean over their seeds, and the one "
+        "seed that Figure 3 shows."], datasets, body)
 
 
 def _ordered(known: Iterable[str], seen: Iterable[str]) -> list[str]:

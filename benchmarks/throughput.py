@@ -1,20 +1,22 @@
-"""MNIST training throughput: a plain PyTorch loop against advgrad's trainer (DESIGN.md,
-"Performance design"). Writes reports/benchmark.md.
+"""MNIST training throughput: the reference step in a plain PyTorch loop against advgrad's fast
+path (README, "Performance and cost"). Writes reports/benchmark.md.
 
     python -m benchmarks.throughput                          # 2x800 ReLU, batch 10, 5 seeds: ~1.5 min
     python -m benchmarks.throughput --steps 150 --repeats 5  # under a minute
     python -m benchmarks.throughput --matrix                 # + every MNIST training stage: cost
                                                              #   per epoch, projected time (+2 min)
+    python -m benchmarks.throughput --device cuda --check    # a new GPU: the CUDA-graph step
+                                                             #   against the eager step, first
 
 The paper's MNIST net (section 3: 784-h-h-10, batch 10, plain SGD) is trained two ways, with
 standard back-propagation (eps = 0) and adversarial back-propagation (Algorithm 1, eps = 0.08):
 
-(a) plain: what a user writes. One `nn.Sequential` + `torch.optim.SGD` per model, one model at
-    a time, torch's default threads; the adversarial step by autograd: `x.requires_grad_()`,
-    `loss.backward()` for the input gradient, then `zero_grad()`, a second forward/backward on
-    the perturbed input and `opt.step()`.
-(b) ours: `advgrad.trainer.StackedSGD.steps`, exactly what `train()` runs: all seeds at once,
-    hand-written passes, the first pass computing only the input gradient.
+(a) plain: the reference implementation of the method, `advgrad.algorithm1.adversarial_step`
+    (autograd, the first pass computing only the input gradient) on one `nn.Sequential`
+    (`advgrad.mnist_model.build_mlp`) + `torch.optim.SGD` per model, one model at a time,
+    torch's default threads.
+(b) ours: `advgrad.stacked.StackedSGD.steps`, exactly what `mnist_trainer.train()` runs: all
+    seeds at once, hand-written passes.
 
 Measurement hygiene: one process; the same data for both (random MNIST-shaped inputs: dense
 matrix products cost the same whatever the pixels); a warm-up; then `repeats` timed runs that
@@ -37,15 +39,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from advgrad import mlp, trainer
+from advgrad import stacked
+from advgrad.algorithm1 import adversarial_step
 from advgrad.io import save_text
+from advgrad.mnist_model import ACTIVATIONS, MLPConfig, bce_loss, build_mlp
+from advgrad.mnist_trainer import MnistConfig, stream_seed
 
 EPS = 0.08                                             # paper section 3
 LR = {"logistic": 0.5, "tanh": 0.01, "relu": 0.05}     # paper section 3 (params.yaml)
-ACTIVATIONS = {"logistic": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
 DROPOUT = (0.2, 0.5)                                   # params.yaml mnist.dropout (Figure 2 net)
 N_TRAIN, N_FIT, N_TEST = 60000, 50000, 10000           # MNIST training, fit (no validation), test
 
@@ -73,32 +76,13 @@ def _sync(device: torch.device) -> None:
 
 # --- (a) the plain loop ------------------------------------------------------------------------
 
-def bce(logits: Tensor, y: Tensor) -> Tensor:
-    """The paper's J: sigmoid cross-entropy on one-hot targets, summed over units, mean over batch."""
-    target = F.one_hot(y, logits.shape[-1]).float()
-    return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / len(y)
-
-
 def plain_model(units: int, activation: str, device) -> nn.Sequential:
-    act = ACTIVATIONS[activation]
-    model = nn.Sequential(nn.Linear(784, units), act(), nn.Linear(units, units), act(),
-                          nn.Linear(units, 10)).to(device)
+    model = build_mlp(MLPConfig((784, units, units, 10), activation)).to(device)
     for layer in model:
         if isinstance(layer, nn.Linear):  # N(0, 0.01) weights, zero biases (section 3)
             nn.init.normal_(layer.weight, 0.0, 0.01)
             nn.init.zeros_(layer.bias)
     return model
-
-
-def plain_step(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, y: Tensor, eps: float) -> None:
-    """Algorithm 1 as a user writes it with autograd; eps = 0 is a standard SGD step."""
-    if eps > 0:
-        x.requires_grad_()                          # x = data[idx] is a fresh tensor
-        bce(model(x), y).backward()                 # steps 1-2 (fills the weights' .grad too)
-        x = (x + eps * x.grad.sign()).detach()      # step 3
-    opt.zero_grad()
-    bce(model(x), y).backward()                     # step 4
-    opt.step()                                      # step 5
 
 
 class Plain:
@@ -117,7 +101,7 @@ class Plain:
         _sync(x.device)
         start = time.perf_counter()
         for idx in batches:
-            plain_step(self.model, self.opt, x[idx], y[idx], self.s.eps)
+            adversarial_step(self.model, bce_loss, self.opt, x[idx], y[idx], self.s.eps)
         _sync(x.device)
         return time.perf_counter() - start
 
@@ -125,21 +109,21 @@ class Plain:
 # --- (b) advgrad's trainer ---------------------------------------------------------------------
 
 class Ours:
-    """(b): `StackedSGD.steps` on all seeds, as `advgrad.trainer.train` runs it."""
+    """(b): `StackedSGD.steps` on all seeds, as `advgrad.mnist_trainer.train` runs it."""
 
     def __init__(self, s: Setting, x: Tensor, y: Tensor, order: Tensor, workers: int | None):
         self.s, self.x, self.y, self.order, self.pos, self.workers = s, x, y, order, 0, workers
-        self.cfg = trainer.TrainConfig(
-            mlp.MLPConfig(s.sizes, s.activation, *(DROPOUT if s.dropout else (0.0, 0.0))),
+        self.cfg = MnistConfig(
+            MLPConfig(s.sizes, s.activation, *(DROPOUT if s.dropout else (0.0, 0.0))),
             lr=LR[s.activation], eps=s.eps, epochs=1, batch_size=s.batch_size, init_std=0.01,
             seeds=tuple(range(s.seeds)))
         device = x.device
-        self.params = mlp.init_params(self.cfg.mlp, self.cfg.seeds, self.cfg.init_std, device)
-        self.rng = [torch.Generator(device=device).manual_seed(trainer.stream_seed(seed, "dropout"))
+        self.params = stacked.init_params(self.cfg.mlp, self.cfg.seeds, self.cfg.init_std, device)
+        self.rng = [torch.Generator(device=device).manual_seed(stream_seed(seed, "dropout"))
                     for seed in self.cfg.seeds]
 
-    def _sgd(self) -> trainer.StackedSGD:
-        return trainer.StackedSGD(self.cfg, self.params, self.rng, (self.x, self.y), self.workers)
+    def _sgd(self) -> stacked.StackedSGD:
+        return stacked.StackedSGD(self.cfg, self.params, self.rng, (self.x, self.y), self.workers)
 
     def run(self, steps: int) -> float:
         """Seconds for `steps` training steps of every seed (the worker set-up is not timed)."""
@@ -179,7 +163,7 @@ def flop_ratio(sizes: tuple[int, ...]) -> tuple[float, float]:
     layer's); the adversarial step adds a forward pass and the input gradients of ALL layers.
     The paper's 5/3 counts the first layer's input gradient in the standard step too.
     """
-    layers = [i * o for i, o in zip(sizes[:-1], sizes[1:])]
+    layers = [i * o for i, o in zip(sizes[:-1], sizes[1:], strict=True)]
     total, above_first = sum(layers), sum(layers[1:])
     ours = (2 * total + above_first + 2 * total) / (2 * total + above_first)
     return ours, 5 / 3
@@ -244,6 +228,29 @@ def cost_matrix(units: list[int], activations: list[str], seeds: int, batch_size
     return rows
 
 
+def check_graph(units: int, activation: str, seeds: int, batch_size: int, steps: int,
+                device: torch.device) -> dict:
+    """Train the same seeds for `steps` steps with the CUDA-graph step and with the eager step,
+    from the same start; the largest differences of the parameters and of the summed loss.
+    (On a CPU the graph path runs its static-buffer step eagerly: nothing is captured.)"""
+    x, y, order = _data(steps * batch_size, seeds, device, seed=2)
+    cfg = MnistConfig(MLPConfig((784, units, units, 10), activation), lr=LR[activation], eps=EPS, epochs=1,
+                      batch_size=batch_size, init_std=0.01, seeds=tuple(range(seeds)))
+    out = []
+    for graph in (False, True):
+        params = stacked.init_params(cfg.mlp, cfg.seeds, cfg.init_std, device)
+        rng = [torch.Generator(device=device).manual_seed(stream_seed(s, "dropout")) for s in cfg.seeds]
+        with stacked.StackedSGD(cfg, params, rng, (x, y), workers=1, graph=graph) as sgd:
+            loss = sgd.steps(order)
+            captured = sgd._captured is not None and sgd._captured.graph is not None
+        out.append((params, loss, captured))
+    (eager, eager_loss, _), (graphed, graph_loss, captured) = out
+    diff = max(float((a - b).abs().max()) for (Wa, ba), (Wb, bb) in zip(eager, graphed, strict=True)
+               for a, b in ((Wa, Wb), (ba, bb)))
+    return {"param_diff": diff, "loss_diff": float((eager_loss - graph_loss).abs().max()),
+            "captured": captured, "steps": steps}
+
+
 # --- report --------------------------------------------------------------------------------------
 
 def _machine(device: torch.device, default_threads: int) -> dict:
@@ -269,7 +276,7 @@ def _peak_memory(device: torch.device) -> str:
 
 def _paired(numerators: list[float], denominators: list[float]) -> float:
     """Median of the ratios of paired runs."""
-    return statistics.median(a / b for a, b in zip(numerators, denominators))
+    return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
 
 
 def render(args, machine: dict, workers: int, threads: int, res: dict, matrix: list[dict] | None,
@@ -389,15 +396,27 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--matrix-steps", type=int, default=200, help="steps per timed run (default 200)")
     ap.add_argument("--matrix-repeats", type=int, default=3, help="timed runs per stage (default 3)")
     ap.add_argument("--epochs", type=int, default=150, help="epochs of the projection (paper: 150)")
+    ap.add_argument("--check", action="store_true",
+                    help="only compare the CUDA-graph step with the eager step (run it first on a new GPU)")
+    ap.add_argument("--check-steps", type=int, default=300)
     ap.add_argument("--out", type=Path, default=Path("reports/benchmark.md"))
     args = ap.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("benchmarks.throughput: --device cuda but no CUDA device is available "
+                         "(use --device auto or cpu)")
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto"
                           else args.device)
+    if args.check:
+        c = check_graph(args.units, args.activation, args.seeds, args.batch_size, args.check_steps, device)
+        print(f"graph vs eager step on {device} ({'captured as a CUDA graph' if c['captured'] else 'not captured'}), "
+              f"{c['steps']} steps of {args.seeds} seeds: largest parameter difference {c['param_diff']:.3g}, "
+              f"largest summed-loss difference {c['loss_diff']:.3g}")
+        return c
     default_threads = torch.get_num_threads()
     load_before = os.getloadavg()[0]
 
-    workers, threads = trainer.worker_layout(args.seeds, device, args.workers)
+    workers, threads = stacked.worker_layout(args.seeds, device, args.workers)
 
     print(f"device {device}, torch {torch.__version__}, default threads {default_threads}; "
           f"(b): {workers} worker(s) x {threads} thread(s); load average {load_before:.2f}", flush=True)

@@ -1,88 +1,57 @@
 """DVC stage: the FGSM transfer experiment of paper section 3.
 
-Adversarial examples are made from the validation split with FGSM (each eps of
-`attack.eps`) using a 2x400 ReLU back-propagation model (the source). They are classified by
-another 2x400 ReLU back-propagation model (paper: 22 % / 47 % error at eps 0.25 / 0.5) and by
-a 2x400 ReLU adversarially trained model (paper: 4 % / 18 %). All models were trained on the
-training set without the validation split. Over seeds: source seed i attacks the backprop and
-the adversarial targets of seed i+1 (`advgrad.attack.transfer_pairs`), so the two targets
-differ only in the method and never share the source's initial weights.
+    python -m stages.attack --data data/processed/<ds>.pt \
+        --source models/<ds>-relu-400-backprop-fit.pt \
+        --adversarial models/<ds>-relu-400-adversarial-fit.pt --out runs/attack/<ds>.json
+
+Adversarial examples are made from the validation split with FGSM (each eps of `attack.eps`)
+using a 2x400 ReLU back-propagation model (the source). They are classified by another 2x400
+ReLU back-propagation model (paper: 22 % / 47 % error at eps 0.25 / 0.5) and by a 2x400 ReLU
+adversarially trained model (paper: 4 % / 18 %). All models were trained on the training set
+without the validation split. The pairing (source seed i -> both targets of seed i+1) is
+`advgrad.attack.transfer_pairs`.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import statistics
-from pathlib import Path
 
-from advgrad.attack import error_pct, transfer_errors, transfer_pairs
+from advgrad.attack import error_pct, transfer_experiment
+from advgrad.checkpoint import load_models
 from advgrad.data import load_mnist
 from advgrad.io import save_json
-from advgrad.mlp import INPUT_RANGE
-from stages.common import load_mlp_checkpoint, setup_logging, stage_errors
-from stages.params import load_params_or_exit
+from advgrad.mnist_model import INPUT_RANGE, from_entry
+from advgrad.stats import mean_std
+from stages.common import cli, stage_errors
+from stages.params import Params
 
 log = logging.getLogger("advgrad.attack")
 
-NOT_RUN_ONE_SEED = ("needs at least 2 seeds: the source model must not share its seed (initial "
-                    "weights, mini-batch order) with a target")
 
-
-def _stats(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def run(backprop_models: dict, adversarial_models: dict, x, y, eps_list, clip) -> dict:
-    """{eps: {backprop_pct, backprop_std_pct, adversarial_pct, adversarial_std_pct, n_pairs, pairs}}.
-
-    `backprop_models` and `adversarial_models` map seed -> model (the same seeds). With one
-    seed there is no pair: the row says why instead of giving numbers.
-    """
-    if sorted(backprop_models) != sorted(adversarial_models):
-        raise ValueError(f"attack: the backprop and adversarial fit nets have different seeds "
-                         f"({sorted(backprop_models)} vs {sorted(adversarial_models)})")
-    pairs = transfer_pairs(sorted(backprop_models))
-    results = {}
-    for eps in eps_list:
-        row = {"n_pairs": len(pairs), "pairs": [list(p) for p in pairs]}
-        if not pairs:
-            row["not_run"] = NOT_RUN_ONE_SEED
-        else:
-            errors = transfer_errors(backprop_models, {"backprop": backprop_models,
-                                                       "adversarial": adversarial_models},
-                                     x, y, eps, clip)
-            for name, values in errors.items():
-                row[f"{name}_pct"], row[f"{name}_std_pct"] = _stats(values)
-        results[f"{eps:g}"] = row
-        log.info("FGSM eps %g: %s", eps, row)
-    return results
+def run(params: Params, backprop: dict, adversarial: dict, val, eps_unit: float = 1.0) -> dict:
+    """The stage's JSON: transfer errors per eps, the clean validation errors, the settings.
+    `eps_unit`: pixels per unit of eps (the fit nets' input std under attack.inputs: standardized)."""
+    clip = INPUT_RANGE if params.attack.clip else None
+    results = transfer_experiment(backprop, adversarial, val.x, val.y, params.attack.eps, clip, eps_unit)
+    for eps, row in results.items():
+        log.info("FGSM eps %s: %s", eps, row)
+    clean = {f"{name}_clean_val_pct": mean_std([error_pct(m, val.x, val.y) for m in family.values()])[0]
+             for name, family in (("backprop", backprop), ("adversarial", adversarial))}
+    return {"eps": results, "clean": clean, "n_val": len(val.y), "clip": params.attack.clip,
+            "inputs": params.attack.inputs, "eps_unit": eps_unit}
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--source", type=Path, required=True, help="2x400 ReLU backprop checkpoint (fit split)")
-    ap.add_argument("--adversarial", type=Path, required=True, help="2x400 ReLU adversarial checkpoint (fit split)")
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = ap.parse_args(argv)
-    setup_logging()
-    params = load_params_or_exit(args.params)
-    clip = INPUT_RANGE if params.attack.clip else None
-
+    args, params = cli(__doc__, argv, "--data", "--source", "--adversarial", "--out")
     with stage_errors("attack"):
-        data = load_mnist(args.data, "cpu")
-        models = {}
-        for name, path in (("backprop", args.source), ("adversarial", args.adversarial)):
-            _, seed_models, ckpt = load_mlp_checkpoint(path)
-            models[name] = dict(zip(ckpt["seeds"], seed_models))
-        results = run(models["backprop"], models["adversarial"], data.val.x, data.val.y,
-                      params.attack.eps, clip)
-        clean = {f"{name}_clean_val_pct": _stats([error_pct(m, data.val.x, data.val.y)
-                                                  for m in family.values()])[0]
-                 for name, family in models.items()}
-        save_json({"eps": results, "clean": clean, "n_val": len(data.val.y), "clip": params.attack.clip}, args.out)
+        val = load_mnist(args.data, "cpu").val
+        (bp_file, backprop), (adv_file, adversarial) = (load_models(path, from_entry)
+                                                        for path in (args.source, args.adversarial))
+        stds = {f["model"]["input_std"] for f in (bp_file, adv_file)}
+        if len(stds) != 1:
+            raise SystemExit(f"attack: the fit nets standardize their inputs differently (std {sorted(stds)}); "
+                             "re-run their training stages")
+        save_json(run(params, backprop, adversarial, val, eps_unit=stds.pop()), args.out)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ stale and corrupt checkpoints are removed when found, and a finished stage remov
 
 from __future__ import annotations
 
+import argparse
 import ast
 import contextlib
 import hashlib
@@ -24,17 +25,38 @@ import platform
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
 from advgrad.io import CorruptFileError, OutputError, load_checked, save_checked
+from stages.params import Params, load_params_or_exit
 
 ROOT = Path(__file__).resolve().parents[1]   # the repository: stages/ and advgrad/ live here
 PROJECT_PACKAGES = ("advgrad", "stages")
 
 log = logging.getLogger("advgrad")
+
+
+def cli(doc: str, argv: list[str] | None, *options) -> tuple[argparse.Namespace, Params]:
+    """The stage's command line and its validated params.yaml.
+
+    Each option is "--name" (a required path), ("--name", allowed) where `allowed` is a tuple
+    of choices or a type such as int, or ("--name", type, default) for an optional one.
+    `--params` (default params.yaml) is added, logging is set up, and params.yaml is validated
+    first: a bad value ends the stage in one line before any work.
+    """
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    for option in options:
+        name, allowed, *default = (option, Path) if isinstance(option, str) else option
+        kind = {"choices": allowed} if isinstance(allowed, tuple) else {"type": allowed}
+        required = {"default": default[0]} if default else {"required": True}
+        parser.add_argument(name, **kind, **required)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    setup_logging()
+    return args, load_params_or_exit(args.params)
 
 
 def setup_logging() -> None:
@@ -177,13 +199,9 @@ class ResumeCheckpoint:
     def save(self, state) -> None:
         # Ctrl-C or SIGTERM waits until the file and `last_saved` agree (what an interruption
         # from now on resumes from), so the stage's last line names the epoch that is on disk.
-        blocked = {signal.SIGINT, signal.SIGTERM}
-        signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-        try:
+        with _signals_deferred():
             save_checked({"key": self.key, "state": state}, self.path)
             self.last_saved = state
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -200,10 +218,30 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+_deferral = {"active": False, "pending": None}
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold back `interruptible`'s Interrupted until the block is done (a signal caught by a
+    worker thread still runs its Python handler in the main thread, so masking cannot do this)."""
+    _deferral["active"] = True
+    try:
+        yield
+    finally:
+        _deferral["active"] = False
+    signum, _deferral["pending"] = _deferral["pending"], None
+    if signum is not None:
+        raise Interrupted(signum)
+
+
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
     """Turn SIGINT and SIGTERM into `Interrupted` while the block runs (the main thread only)."""
     def handler(signum, frame):
+        if _deferral["active"]:
+            _deferral["pending"] = signum
+            return
         raise Interrupted(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -287,12 +325,3 @@ def file_md5(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def load_mlp_checkpoint(path: str | Path):
-    """A training stage's checkpoint as (MLPConfig, [nn.Sequential per seed], checkpoint dict)."""
-    from advgrad.mlp import MLPConfig, to_modules
-
-    ckpt = load_checked(path)
-    cfg = MLPConfig(**ckpt["config"]["mlp"])
-    return cfg, to_modules(ckpt["params"], cfg), ckpt

@@ -14,14 +14,12 @@ from pathlib import Path
 
 import yaml
 
+from advgrad.names import ACTIVATIONS, CIFAR_ARCHS, CIFAR_PREPS, CONV_DROPOUT_POSITIONS
+
 MNIST_DATASETS = ("mnist", "fashion-mnist")
 CIFAR_DATASETS = ("cifar-10",)
-ACTIVATIONS = ("logistic", "tanh", "relu")
-CIFAR_PREPS = ("zca", "simple")
-CIFAR_ARCHS = ("mlp", "conv")
 CIFAR_METHODS = ("backprop", "backprop-dropout", "adversarial", "adversarial-dropout")
 DEVICES = ("auto", "cpu", "cuda")
-CONV_DROPOUT_POSITIONS = ("before_pool", "after_pool")  # advgrad.cifar_models
 
 
 class ParamsError(ValueError):
@@ -93,13 +91,18 @@ class MnistParams:
                    f"null or an integer > mnist.validation_size ({self.validation_size})", self.train_size)
 
 
+ATTACK_INPUTS = ("pixels", "standardized")
+
+
 @dataclass(frozen=True)
 class AttackParams:
     eps: tuple[float, ...]
     whitebox_eps: tuple[float, ...]
     clip: bool
+    inputs: str
 
     def __post_init__(self):
+        _check(self.inputs in ATTACK_INPUTS, "attack.inputs", " | ".join(ATTACK_INPUTS), self.inputs)
         for e in self.eps + self.whitebox_eps:
             _check(e >= 0, "attack.eps / attack.whitebox_eps", "non-negative numbers", e)
 
@@ -123,37 +126,32 @@ class CifarDropout:
 
 
 @dataclass(frozen=True)
-class CifarMlpParams:
-    units: int
+class CifarConvParams:
+    """The SGD settings and eps of one CIFAR-10 architecture (the conv net's section)."""
     lr: float
     momentum: float
     dampening: float
     weight_decay: float
     eps: float
+    section = "cifar10.conv"
 
     def __post_init__(self):
-        _check(self.units > 0, "cifar10.mlp.units", "a positive integer", self.units)
-        _check(self.lr > 0, "cifar10.mlp.lr", "a positive number", self.lr)
-        _check(0 <= self.momentum < 1, "cifar10.mlp.momentum", "a number in [0, 1)", self.momentum)
-        _check(0 <= self.dampening <= 1, "cifar10.mlp.dampening", "a number in [0, 1]", self.dampening)
-        _check(self.weight_decay >= 0, "cifar10.mlp.weight_decay", "a non-negative number", self.weight_decay)
-        _check(self.eps >= 0, "cifar10.mlp.eps", "a non-negative number", self.eps)
+        _check(self.lr > 0, f"{self.section}.lr", "a positive number", self.lr)
+        _check(0 <= self.momentum < 1, f"{self.section}.momentum", "a number in [0, 1)", self.momentum)
+        _check(0 <= self.dampening <= 1, f"{self.section}.dampening", "a number in [0, 1]", self.dampening)
+        _check(self.weight_decay >= 0, f"{self.section}.weight_decay", "a non-negative number", self.weight_decay)
+        _check(self.eps >= 0, f"{self.section}.eps", "a non-negative number", self.eps)
 
 
 @dataclass(frozen=True)
-class CifarConvParams:
-    lr: float
-    momentum: float
-    dampening: float
-    weight_decay: float
-    eps: float
+class CifarMlpParams(CifarConvParams):
+    """The conv net's settings plus the MLP's width."""
+    units: int
+    section = "cifar10.mlp"
 
     def __post_init__(self):
-        _check(self.lr > 0, "cifar10.conv.lr", "a positive number", self.lr)
-        _check(0 <= self.momentum < 1, "cifar10.conv.momentum", "a number in [0, 1)", self.momentum)
-        _check(0 <= self.dampening <= 1, "cifar10.conv.dampening", "a number in [0, 1]", self.dampening)
-        _check(self.weight_decay >= 0, "cifar10.conv.weight_decay", "a non-negative number", self.weight_decay)
-        _check(self.eps >= 0, "cifar10.conv.eps", "a non-negative number", self.eps)
+        _check(self.units > 0, "cifar10.mlp.units", "a positive integer", self.units)
+        super().__post_init__()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ only matter for zca). The transform is fitted on the training set only (paper §
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -18,9 +17,9 @@ from advgrad.data.cifar import CifarFormatError, read_cifar_tar
 from advgrad.data.prepare import PrepareError, prepare_cifar
 from advgrad.data.sources import CIFAR_ARCHIVE
 from advgrad.io import OutputError, save_checked
-from stages.common import setup_logging
+from stages.common import cli
 from stages.download import read_manifest
-from stages.params import CIFAR_PREPS, ParamsError, load_params
+from stages.params import CIFAR_PREPS
 
 log = logging.getLogger("advgrad")
 
@@ -34,21 +33,12 @@ def run(raw: str | Path, prep: str, train_size: int | None, zca_epsilon: float, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prep", required=True, choices=CIFAR_PREPS)
-    parser.add_argument("--raw", required=True, type=Path, help="download folder, data/raw/cifar-10")
-    parser.add_argument("--out", required=True, type=Path,
-                        help="output file, data/processed/cifar-10-<prep>.pt")
-    args = parser.parse_args(argv)
-    setup_logging()
+    args, params = cli(__doc__, argv, ("--prep", CIFAR_PREPS), "--raw", "--out")
+    c = params.cifar10
     try:
-        params = load_params().cifar10
-        blob = run(args.raw, args.prep, params.train_size, params.zca_epsilon, params.gcn)
-    except (ParamsError, CifarFormatError, PrepareError, FileNotFoundError) as e:
-        raise SystemExit(f"preprocess_cifar: {e}") from None
-    try:
+        blob = run(args.raw, args.prep, c.train_size, c.zca_epsilon, c.gcn)
         save_checked(blob, args.out)
-    except OutputError as e:
+    except (CifarFormatError, PrepareError, FileNotFoundError, OutputError) as e:
         raise SystemExit(f"preprocess_cifar: {e}") from None
     meta = blob["meta"]
     log.info("%s (%s): %d training images, %d test -> %s%s", meta["dataset"], args.prep,

@@ -9,16 +9,14 @@ and labels, the validation indices (the last mnist.validation_size training imag
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 from advgrad.data.idx import IdxFormatError
 from advgrad.data.prepare import PrepareError, prepare_mnist, read_mnist
 from advgrad.io import OutputError, save_checked
-from stages.common import setup_logging
+from stages.common import cli
 from stages.download import read_manifest
-from stages.params import ParamsError, load_params
 
 log = logging.getLogger("advgrad")
 
@@ -33,19 +31,11 @@ def run(raw: str | Path, validation_size: int, train_size: int | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--raw", required=True, type=Path, help="download folder, data/raw/<dataset>")
-    parser.add_argument("--out", required=True, type=Path, help="output file, data/processed/<dataset>.pt")
-    args = parser.parse_args(argv)
-    setup_logging()
+    args, params = cli(__doc__, argv, "--raw", "--out")
     try:
-        params = load_params().mnist
-        blob = run(args.raw, params.validation_size, params.train_size)
-    except (ParamsError, IdxFormatError, PrepareError, FileNotFoundError) as e:
-        raise SystemExit(f"preprocess_mnist: {e}") from None
-    try:
+        blob = run(args.raw, params.mnist.validation_size, params.mnist.train_size)
         save_checked(blob, args.out)
-    except OutputError as e:
+    except (IdxFormatError, PrepareError, FileNotFoundError, OutputError) as e:
         raise SystemExit(f"preprocess_mnist: {e}") from None
     meta = blob["meta"]
     log.info("%s: %d training images (%d validation), %d test -> %s%s", meta["dataset"],

@@ -7,10 +7,8 @@ only if a run produced it; a configuration without results is reported as "not r
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import logging
 import shutil
 import tempfile
 from importlib.metadata import version
@@ -22,9 +20,9 @@ from advgrad.figures import plot_error_curves, plot_whitebox
 from advgrad.io import save_json, save_text
 from advgrad.report import metrics_json, render_tables
 from advgrad.stats import paired_difference
-from stages.params import Params, load_params_or_exit
+from stages.common import cli, stage_errors
+from stages.params import Params
 
-log = logging.getLogger("advgrad.report")
 
 def notes(params: Params) -> list[str]:
     """Every choice made where the paper is silent or ambiguous (see also the Protocol table)."""
@@ -208,17 +206,12 @@ def write_figures(params: Params, runs: Path, curves: dict[str, pd.DataFrame], o
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=Path, default=Path("runs"))
-    ap.add_argument("--out", type=Path, default=Path("reports"))
-    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
-    params = load_params_or_exit(args.params)
-    results, curves = gather(params, args.runs)
-    write_figures(params, args.runs, curves, args.out / "figures")
-    save_json(metrics_json(results), args.out / "metrics.json")
-    save_text(render_tables(results), args.out / "tables.md")
+    args, params = cli(__doc__, argv, ("--runs", Path, Path("runs")), ("--out", Path, Path("reports")))
+    with stage_errors("report"):
+        results, curves = gather(params, args.runs)
+        write_figures(params, args.runs, curves, args.out / "figures")
+        save_json(metrics_json(results), args.out / "metrics.json")
+        save_text(render_tables(results), args.out / "tables.md")
 
 
 if __name__ == "__main__":

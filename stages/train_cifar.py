@@ -4,7 +4,7 @@
         --data data/processed/cifar-10-<prep>.pt --model models/cifar-10-<arch>-<prep>-<method>.pt \
         --run-dir runs/cifar-10-<arch>-<prep>-<method>
 
-Writes --model ({"config", "state_dicts": [one per seed]}) and, into --run-dir, curves.csv
+Writes --model (advgrad.checkpoint: the config and one state_dict per seed) and, into --run-dir, curves.csv
 (epoch, seed, train_error, test_error, online_train_error, lr; errors as fractions) and
 metrics.json (the Table 3 statistic in percent, run info, "data_verified"). An
 interrupted run resumes from its checkpoint in .advgrad/resume/ (see stages/common.py).
@@ -12,29 +12,36 @@ interrupted run resumes from its checkpoint in .advgrad/resume/ (see stages/comm
 
 from __future__ import annotations
 
-import argparse
-import csv
 import dataclasses
-import io
 import logging
 from pathlib import Path
 
 import torch
 
-from advgrad.cifar_trainer import TrainConfig, curve_rows, summarize, train
-from advgrad.io import save_checked, save_json, save_text
+from advgrad.checkpoint import save_models
+from advgrad.cifar_trainer import CURVE_COLUMNS, CifarConfig, curve_rows, summarize, train
 from advgrad.data import load_cifar
-from stages.common import (ResumeCheckpoint, file_md5, interruptible, progress, provenance,
-                           resolve_device, setup_logging, stage_errors, stopped)
-from stages.params import CIFAR_ARCHS, CIFAR_METHODS, CIFAR_PREPS, Params, load_params_or_exit
+from advgrad.io import save_json
+from advgrad.results import write_curves
+from stages.common import (
+    ResumeCheckpoint,
+    cli,
+    file_md5,
+    interruptible,
+    progress,
+    provenance,
+    resolve_device,
+    stage_errors,
+    stopped,
+)
+from stages.params import CIFAR_ARCHS, CIFAR_METHODS, CIFAR_PREPS, Params
 
 STAGE = "train-cifar"
-CURVE_COLUMNS = ("epoch", "seed", "train_error", "test_error", "online_train_error", "lr")
 
 log = logging.getLogger("advgrad")
 
 
-def train_config(params: Params, arch: str, method: str) -> TrainConfig:
+def train_config(params: Params, arch: str, method: str) -> CifarConfig:
     """The trainer's configuration for one Table 3 cell, from params.yaml.
 
     Only the keys of `arch` are read (cifar10.mlp.units for the MLP, the conv dropout rate for
@@ -47,7 +54,7 @@ def train_config(params: Params, arch: str, method: str) -> TrainConfig:
     else:
         a, arch_only = c.conv, ({"p_conv": c.dropout.conv, "conv_dropout_position": c.dropout.conv_position}
                                 if dropout else {})
-    return TrainConfig(
+    return CifarConfig(
         arch=arch, seeds=tuple(range(params.seed_base, params.seed_base + params.seeds)),
         lr=a.lr, momentum=a.momentum, dampening=a.dampening, weight_decay=a.weight_decay,
         eps=a.eps if method.startswith("adversarial") else 0.0,
@@ -68,14 +75,6 @@ def stage_config(params: Params, arch: str, prep: str, method: str, data_path: P
             "train": dataclasses.asdict(train_config(params, arch, method))}
 
 
-def _curves_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CURVE_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
 def run(config: dict, data, device: torch.device, model_path: Path, run_dir: Path,
         checkpoint: ResumeCheckpoint | None = None) -> dict:
     """Train all seeds of `config` on `data` (a CifarData), write the outputs, return metrics."""
@@ -83,7 +82,7 @@ def run(config: dict, data, device: torch.device, model_path: Path, run_dir: Pat
     if prep != config["prep"]:
         raise ValueError(f"train_cifar: the data are {prep!r}-preprocessed but the configuration "
                          f"asks for {config['prep']!r}")
-    tc = TrainConfig(**config["train"])
+    tc = CifarConfig(**config["train"])
     # preprocess-cifar already keeps the first train_size images (and fits the transform on
     # them); slicing again makes `run` honour the key on any data file, at no cost.
     n = config["train_size"] or len(data.train.x)
@@ -126,10 +125,7 @@ def run(config: dict, data, device: torch.device, model_path: Path, run_dir: Pat
 
     metrics = {**summarize(state), "n_train": n, "data_verified": bool(data.meta.get("verified", False)),
                "provenance": provenance(device)}
-    run_dir = Path(run_dir)
-    save_checked({"config": config, "state_dicts": [r["model"] for r in state["runs"]]}, model_path)
-    save_text(_curves_csv(curve_rows(state)), run_dir / "curves.csv")
-    save_json(metrics, run_dir / "metrics.json")
+    write_outputs(config, tc, state, metrics, Path(model_path), Path(run_dir))
     if checkpoint is not None:
         checkpoint.clear()  # only once every output is in place
     log.info("%s: test error %.2f ± %.2f %% over %d seeds", name, metrics["error_pct"],
@@ -137,24 +133,19 @@ def run(config: dict, data, device: torch.device, model_path: Path, run_dir: Pat
     return metrics
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", required=True, choices=CIFAR_ARCHS)
-    parser.add_argument("--prep", required=True, choices=CIFAR_PREPS)
-    parser.add_argument("--method", required=True, choices=CIFAR_METHODS)
-    parser.add_argument("--data", required=True, type=Path,
-                        help="data/processed/cifar-10-<prep>.pt")
-    parser.add_argument("--model", required=True, type=Path,
-                        help="models/cifar-10-<arch>-<prep>-<method>.pt")
-    parser.add_argument("--run-dir", required=True, type=Path,
-                        help="runs/cifar-10-<arch>-<prep>-<method>")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-    if not args.data.is_file():
-        parser.error(f"--data {args.data}: no such file (run the preprocess-cifar stage first)")
+def write_outputs(config: dict, tc: CifarConfig, state: dict, metrics: dict, model: Path, run_dir: Path) -> None:
+    save_models(model, model={"family": "cifar", "arch": tc.arch, "units": tc.units, "p_input": tc.p_input,
+                              "p_conv": tc.p_conv, "p_fc": tc.p_fc,
+                              "conv_dropout_position": tc.conv_dropout_position},
+                seeds=[r["seed"] for r in state["runs"]], state_dicts=[r["model"] for r in state["runs"]],
+                config=config)
+    write_curves(curve_rows(state), CURVE_COLUMNS, run_dir / "curves.csv")
+    save_json(metrics, run_dir / "metrics.json")
 
-    setup_logging()
-    params = load_params_or_exit(args.params)
+
+def main(argv: list[str] | None = None) -> None:
+    args, params = cli(__doc__, argv, ("--arch", CIFAR_ARCHS), ("--prep", CIFAR_PREPS),
+                       ("--method", CIFAR_METHODS), "--data", "--model", "--run-dir")
     device = resolve_device(params.device)
     with stage_errors(f"{STAGE}@{args.arch}-{args.prep}-{args.method}"):
         config = stage_config(params, args.arch, args.prep, args.method, args.data)

@@ -7,41 +7,58 @@
 Methods: `backprop` (eps = 0), `adversarial` (eps from params), `dropout` (eps = 0 with the
 dropout rates of params: the Figure 2 comparison net). Split `train` is the whole training set
 (Table 2); `fit` leaves out the validation split (the FGSM transfer experiment, Figures 2-3).
-An interrupted run resumes from its last finished epoch (see stages/common.py).
+Writes the model file (advgrad.checkpoint), curves.csv (one row per seed and epoch) and
+metrics.json (the Table 2 statistic). An interrupted run resumes from its last finished epoch
+(stages/common.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 from pathlib import Path
 
-import pandas as pd
-
+from advgrad import stacked
+from advgrad.checkpoint import save_models
 from advgrad.data import load_mnist
-from advgrad.io import atomic_path, save_checked, save_json
-from advgrad.mlp import MLPConfig
-from advgrad.trainer import TrainConfig, summarize, train, worker_layout
-from stages.common import (ResumeCheckpoint, file_md5, interruptible, progress, provenance,
-                           resolve_device, setup_logging, stage_errors, stopped)
-from stages.params import Params, load_params_or_exit
+from advgrad.io import save_json
+from advgrad.mnist_model import NUM_CLASSES, MLPConfig
+from advgrad.mnist_trainer import MnistConfig, train
+from advgrad.results import summarize, write_curves
+from stages.common import (
+    ResumeCheckpoint,
+    cli,
+    file_md5,
+    interruptible,
+    progress,
+    provenance,
+    resolve_device,
+    stage_errors,
+    stopped,
+)
+from stages.params import ACTIVATIONS, MNIST_DATASETS, Params
 
 log = logging.getLogger("advgrad.train")
 
 METHODS = ("backprop", "adversarial", "dropout")
+SPLITS = ("train", "fit")
+CURVE_COLUMNS = ("epoch", "seed", "train_error", "test_error", "train_loss")
 
 
-def build_config(params: Params, activation: str, units: int, method: str) -> TrainConfig:
-    """The paper's protocol for one configuration, from params.yaml."""
+def build_config(params: Params, activation: str, units: int, method: str,
+                 input_stats: tuple[float, float] = (0.0, 1.0)) -> MnistConfig:
+    """The paper's protocol for one configuration, from params.yaml: eps only for the
+    adversarial method (eps = 0 is plain back-propagation), dropout only for the dropout net;
+    `input_stats` (mean, std) standardize the inputs (the default 0, 1: pixels as they are)."""
     p = params.mnist
     dropout = p.dropout if method == "dropout" else None
-    return TrainConfig(
-        mlp=MLPConfig(sizes=(784, units, units, 10), activation=activation,
+    return MnistConfig(
+        mlp=MLPConfig(sizes=(784, units, units, NUM_CLASSES), activation=activation,
                       dropout_input=dropout.input if dropout else 0.0,
-                      dropout_hidden=dropout.hidden if dropout else 0.0),
+                      dropout_hidden=dropout.hidden if dropout else 0.0,
+                      input_mean=input_stats[0], input_std=input_stats[1]),
         lr=getattr(p.lr, activation),
-        eps=params.eps if method == "adversarial" else 0.0,  # eps = 0 is plain back-propagation
+        eps=params.eps if method == "adversarial" else 0.0,
         epochs=p.epochs,
         batch_size=p.batch_size,
         init_std=p.init_std,
@@ -50,7 +67,16 @@ def build_config(params: Params, activation: str, units: int, method: str) -> Tr
     )
 
 
-def run(cfg: TrainConfig, train_split, test_split, device, name: str,
+def input_stats(params: Params, split: str, data) -> tuple[float, float]:
+    """(mean, std) the net standardizes its inputs with: (0, 1) except for the transfer
+    experiment's fit nets under `attack.inputs: standardized`, which use one global mean and
+    (sample) std of the fit split's pixels, as the author's code's `-normalization simple`."""
+    if split == "fit" and params.attack.inputs == "standardized":
+        return data.fit.x.mean().item(), data.fit.x.std().item()
+    return 0.0, 1.0
+
+
+def run(cfg: MnistConfig, train_split, test_split, device, name: str,
         resume: ResumeCheckpoint | None = None, workers: int | None = None) -> dict:
     """Train (resuming if a checkpoint exists) and return the final trainer state."""
     state = resume.load() if resume else None
@@ -84,52 +110,40 @@ def run(cfg: TrainConfig, train_split, test_split, device, name: str,
     return state
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--method", choices=METHODS, required=True)
-    ap.add_argument("--split", choices=("train", "fit"), required=True)
-    ap.add_argument("--dataset", required=True)
-    ap.add_argument("--activation", required=True)
-    ap.add_argument("--units", type=int, required=True)
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--model", type=Path, required=True)
-    ap.add_argument("--run-dir", type=Path, required=True)
-    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = ap.parse_args(argv)
-    setup_logging()
+def write_outputs(cfg: MnistConfig, state: dict, metrics: dict, meta: dict, model: Path, run_dir: Path) -> None:
+    save_models(model, model={"family": "mnist-mlp", **dataclasses.asdict(cfg.mlp)}, seeds=cfg.seeds,
+                state_dicts=stacked.state_dicts(state["params"], cfg.mlp),
+                config={"train": dataclasses.asdict(cfg), **meta})
+    write_curves(state["curves"], CURVE_COLUMNS, run_dir / "curves.csv")
+    save_json(metrics, run_dir / "metrics.json")
 
-    params = load_params_or_exit(args.params)
-    cfg = build_config(params, args.activation, args.units, args.method)
+
+def main(argv=None) -> None:
+    args, params = cli(__doc__, argv, ("--method", METHODS), ("--split", SPLITS), ("--dataset", MNIST_DATASETS),
+                       ("--activation", ACTIVATIONS), ("--units", int), "--data", "--model", "--run-dir")
     device = resolve_device(params.device)
     name = f"train-{args.method}-{args.split}:{args.dataset}-{args.activation}-{args.units}"
     with stage_errors(name):
         data = load_mnist(args.data, device)
         train_split = data.train if args.split == "train" else data.fit
-        # The worker layout changes float rounding (advgrad.trainer.StackedSGD), so it is part of
+        cfg = build_config(params, args.activation, args.units, args.method, input_stats(params, args.split, data))
+        # The worker layout changes float rounding (advgrad.stacked.StackedSGD), so it is part of
         # what must match for a resumed run to be bit-identical to an uninterrupted one.
-        workers, _ = worker_layout(len(cfg.seeds), device)
+        workers, _ = stacked.worker_layout(len(cfg.seeds), device)
+        meta = {"method": args.method, "split": args.split, "dataset": args.dataset}
         resume = ResumeCheckpoint(f"{args.dataset}-{args.activation}-{args.units}-{args.method}-{args.split}",
-                                  {"config": dataclasses.asdict(cfg), "split": args.split,
-                                   "data_md5": file_md5(args.data), "device": str(device),
-                                   "workers": workers},
+                                  {"config": dataclasses.asdict(cfg), **meta, "data_md5": file_md5(args.data),
+                                   "device": str(device), "workers": workers},
                                   __spec__.name)  # this module's name, also under python -m
-
         state = run(cfg, train_split, data.test, device, name, resume, workers)
-
         summary = summarize(state["curves"], cfg.seeds, params.mnist.last_epochs)
-        config = dataclasses.asdict(cfg)
-        save_checked({"config": config, "method": args.method, "split": args.split,
-                      "dataset": args.dataset, "seeds": list(cfg.seeds),
-                      "params": [(w.cpu(), b.cpu()) for w, b in state["params"]]}, args.model)
-        with atomic_path(args.run_dir / "curves.csv") as tmp:
-            pd.DataFrame(state["curves"]).to_csv(tmp, index=False, float_format="%.6g")
-        save_json({**summary, "epochs": cfg.epochs, "last_epochs": params.mnist.last_epochs,
+        metrics = {**summary, "epochs": cfg.epochs, "last_epochs": params.mnist.last_epochs,
                    "n_train": len(train_split.y), "data_verified": bool(data.meta.get("verified", False)),
-                   "provenance": provenance(device, workers=workers)},
-                  args.run_dir / "metrics.json")
+                   "provenance": provenance(device, workers=workers)}
+        write_outputs(cfg, state, metrics, meta, args.model, args.run_dir)
         resume.clear()
-        log.info("%s: test error %.2f ± %.2f %% over %d seeds", name, summary["error_pct"],
-                 summary["std_pct"], summary["n_seeds"])
+    log.info("%s: test error %.2f ± %.2f %% over %d seeds", name, summary["error_pct"],
+             summary["std_pct"], summary["n_seeds"])
 
 
 if __name__ == "__main__":

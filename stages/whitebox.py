@@ -1,40 +1,33 @@
 """DVC stage: white-box FGSM error of one Table 2 configuration over an eps grid (beyond the
-paper): each seed's model is attacked with its own gradients on the test set."""
+paper): each seed's model is attacked with its own gradients on the test set.
+
+    python -m stages.whitebox --data data/processed/<ds>.pt --model models/<key>.pt \
+        --out runs/whitebox/<key>.csv
+"""
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-import pandas as pd
-
 from advgrad.attack import whitebox_errors
+from advgrad.checkpoint import load_models
 from advgrad.data import load_mnist
-from advgrad.io import atomic_path
-from advgrad.mlp import INPUT_RANGE
-from stages.common import load_mlp_checkpoint, setup_logging, stage_errors
-from stages.params import load_params_or_exit
+from advgrad.io import save_text
+from advgrad.mnist_model import INPUT_RANGE, from_entry
+from stages.common import cli, stage_errors
+from stages.params import Params
+
+
+def run(params: Params, models: dict, test) -> str:
+    """The CSV: one row per seed and eps, the error in percent."""
+    clip = INPUT_RANGE if params.attack.clip else None
+    rows = whitebox_errors(models, test.x, test.y, params.attack.whitebox_eps, clip)
+    return "seed,eps,error_pct\n" + "".join(f"{r['seed']},{r['eps']:g},{r['error_pct']:.4f}\n" for r in rows)
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--model", type=Path, required=True)
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = ap.parse_args(argv)
-    setup_logging()
-    params = load_params_or_exit(args.params)
-    clip = INPUT_RANGE if params.attack.clip else None
-
+    args, params = cli(__doc__, argv, "--data", "--model", "--out")
     with stage_errors("whitebox"):
-        data = load_mnist(args.data, "cpu")
-        _, models, ckpt = load_mlp_checkpoint(args.model)
-        rows = whitebox_errors(models, data.test.x, data.test.y, params.attack.whitebox_eps, clip)
-        df = pd.DataFrame(rows)
-        df["seed"] = [ckpt["seeds"][i] for i in df.pop("seed_index")]
-        with atomic_path(args.out) as tmp:
-            df[["seed", "eps", "error_pct"]].to_csv(tmp, index=False, float_format="%.4f")
+        test = load_mnist(args.data, "cpu").test
+        save_text(run(params, load_models(args.model, from_entry)[1], test), args.out)
 
 
 if __name__ == "__main__":

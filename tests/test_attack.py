@@ -5,8 +5,15 @@ import torch
 from torch import nn
 
 from advgrad.analysis import first_layer_weights, hidden_activations, zero_fractions
-from advgrad.attack import (error_pct, fgsm_examples, mnist_objective, transfer_errors, transfer_pairs,
-                            whitebox_errors)
+from advgrad.attack import (
+    error_pct,
+    fgsm_examples,
+    transfer_errors,
+    transfer_experiment,
+    transfer_pairs,
+    whitebox_errors,
+)
+from advgrad.mnist_model import bce_loss
 
 
 def threshold_model(direction: float = 1.0) -> nn.Sequential:
@@ -39,8 +46,8 @@ def test_fgsm_moves_x0_towards_the_boundary_and_leaves_zero_gradient_inputs_alon
 def test_whitebox_error_is_the_fraction_within_eps_of_the_boundary(eps):
     x, y = grid()
     closed_form = 100.0 * float((x[:, 0].abs() < eps).float().mean())
-    rows = whitebox_errors([threshold_model()], x, y, [eps])
-    assert rows == [{"seed_index": 0, "eps": eps, "error_pct": pytest.approx(closed_form)}]
+    rows = whitebox_errors({3: threshold_model()}, x, y, [eps])
+    assert rows == [{"seed": 3, "eps": eps, "error_pct": pytest.approx(closed_form)}]
 
 
 def test_transfer_pairs_give_both_targets_the_next_seed_never_the_sources():
@@ -83,7 +90,7 @@ def test_objective_is_summed_bce_averaged_over_batch():
     sig = torch.sigmoid(logits)
     by_hand = (-(torch.log(sig[0, 0]) + torch.log(1 - sig[0, 1]))
                - (torch.log(1 - sig[1, 0]) + torch.log(sig[1, 1]))) / 2
-    torch.testing.assert_close(mnist_objective(logits, y), by_hand)
+    torch.testing.assert_close(bce_loss(logits, y), by_hand)
 
 
 def test_zero_fractions_and_first_layer_weights_on_a_hand_set_relu_net():
@@ -100,12 +107,10 @@ def test_zero_fractions_and_first_layer_weights_on_a_hand_set_relu_net():
     assert first_layer_weights(model).shape == (3, 2)
 
 
-def test_attack_stage_reports_pairs_and_one_seed_as_not_run():
-    from stages import attack as attack_stage
-
+def test_transfer_experiment_reports_pairs_and_one_seed_as_not_run():
     x, y = grid()
     true, mirror = threshold_model(1.0), threshold_model(-1.0)
-    rows = attack_stage.run({0: true, 1: mirror, 2: true}, {0: mirror, 1: true, 2: mirror}, x, y,
+    rows = transfer_experiment({0: true, 1: mirror, 2: true}, {0: mirror, 1: true, 2: mirror}, x, y,
                             [0.33], clip=None)
     row = rows["0.33"]
     assert row["n_pairs"] == 3 and row["pairs"] == [[0, 1], [1, 2], [2, 0]]
@@ -114,9 +119,29 @@ def test_attack_stage_reports_pairs_and_one_seed_as_not_run():
     assert row["backprop_pct"] == pytest.approx(100.0 / 3)
     assert row["adversarial_pct"] == pytest.approx(100.0 / 3 + 100.0 / 3)
 
-    single = attack_stage.run({4: true}, {4: mirror}, x, y, [0.25, 0.5], clip=None)
+    single = transfer_experiment({4: true}, {4: mirror}, x, y, [0.25, 0.5], clip=None)
     for eps in ("0.25", "0.5"):
         assert single[eps]["n_pairs"] == 0 and "backprop_pct" not in single[eps]
         assert "at least 2 seeds" in single[eps]["not_run"]
     with pytest.raises(ValueError, match="different seeds"):
-        attack_stage.run({0: true, 1: true}, {0: true, 2: true}, x, y, [0.25], clip=None)
+        transfer_experiment({0: true, 1: true}, {0: true, 2: true}, x, y, [0.25], clip=None)
+
+
+def test_eps_in_standard_deviations_is_fgsm_on_the_standardized_input():
+    """attack.inputs: standardized. A net that standardizes its pixels, attacked with eps * std on
+    the pixels, gets exactly the examples of eps on its standardized input (one scalar std)."""
+    from advgrad.mnist_model import MLPConfig, build_mlp
+
+    torch.manual_seed(0)
+    cfg = MLPConfig((6, 5, 3), "relu", input_mean=0.13, input_std=0.31)
+    model = build_mlp(cfg)
+    inner = torch.nn.Sequential(*list(model)[1:])  # the same net, fed standardized inputs
+    x, y = torch.rand(20, 6), torch.randint(0, 3, (20,))
+    on_pixels = fgsm_examples(model, x, y, 0.25 * 0.31)
+    on_standardized = fgsm_examples(inner, (x - 0.13) / 0.31, y, 0.25)
+    torch.testing.assert_close((on_pixels - 0.13) / 0.31, on_standardized, rtol=0, atol=1e-5)
+    # And the experiment takes eps in those units.
+    nets = {0: model, 1: build_mlp(cfg)}
+    rows = transfer_experiment(nets, nets, x, y, [0.25], eps_unit=0.31)
+    direct = transfer_errors(nets, {"backprop": nets}, x, y, 0.25 * 0.31)["backprop"]
+    assert rows["0.25"]["backprop_pct"] == pytest.approx(sum(direct) / 2)

@@ -10,7 +10,7 @@ import re
 import pytest
 import torch
 
-from advgrad import mlp
+from advgrad import stacked
 from benchmarks import throughput
 
 TINY = ["--units", "16", "--seeds", "2", "--steps", "3", "--repeats", "2", "--warmup", "1",
@@ -59,16 +59,19 @@ def test_flop_ratio_closed_form():
     assert throughput.flop_ratio((784, 10))[0] == pytest.approx(2.0)
 
 
-def test_plain_step_is_algorithm_1_with_autograd():
-    """The baseline must do the same maths as our step: compare one step of each."""
-    torch.manual_seed(0)
-    cfg = mlp.MLPConfig((784, 16, 16, 10), "relu")
-    params = mlp.init_params(cfg, [0], 0.1, "cpu")
-    model = mlp.to_modules(params, cfg)[0]
-    x, y = torch.rand(10, 784), torch.randint(0, 10, (10,))
-    throughput.plain_step(model, torch.optim.SGD(model.parameters(), lr=0.05), x.clone(), y, eps=0.08)
-    mlp.sgd_step(params, x[None], y[None], cfg, lr=0.05, eps=0.08)
-    ours = mlp.to_modules(params, cfg)[0]
-    for a, b in zip(model.parameters(), ours.parameters()):
+def test_the_two_timed_loops_do_the_same_maths():
+    """(a) and (b) must train the same nets: a few steps of each from the same start."""
+    s = throughput.Setting(16, "relu", 0.08, seeds=1, batch_size=10)
+    x, y, order = throughput._data(200, 1, "cpu")
+    plain, ours = throughput.Plain(s, x, y, order[0]), throughput.Ours(s, x, y, order, workers=1)
+    with torch.no_grad():  # the same initial weights
+        for layer, (W, b) in zip([m for m in plain.model if isinstance(m, torch.nn.Linear)], ours.params,
+                                 strict=True):
+            layer.weight.copy_(W[0].T)
+            layer.bias.copy_(b[0, 0])
+    plain.run(5)
+    ours.run(5)
+    for a, b in zip(plain.model.parameters(), stacked.to_modules(ours.params, ours.cfg.mlp)[0].parameters(),
+                    strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-    assert not torch.allclose(model[0].bias, torch.zeros(16))  # the step moved the weights
+    assert not torch.allclose(plain.model[0].bias, torch.zeros(16))  # the steps moved the weights

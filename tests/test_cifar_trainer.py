@@ -18,9 +18,9 @@ import torch.nn.functional as F
 import torchattacks
 import yaml
 
-from advgrad.cifar_models import build_model, init_weights_
-from advgrad.cifar_trainer import (TrainConfig, curve_rows, error_rate, make_optimizer, summarize,
-                                   train, train_step)
+from advgrad.cifar_model import build_model, init_weights_
+from advgrad.cifar_trainer import CifarConfig, curve_rows, make_optimizer, summarize, train, train_step
+from advgrad.evaluation import error_rate
 from stages.common import ResumeCheckpoint
 from stages.params import CIFAR_METHODS, parse_params
 from stages.train_cifar import run, stage_config, train_config
@@ -43,7 +43,7 @@ def initialised(arch, std=0.01, seed=0, **dropout):
 def tiny_config(**overrides):
     base = dict(arch="mlp", seeds=(3,), lr=0.05, units=8, batch_size=16, max_epochs=3,
                 target_train_error=0.0, eval_batch_size=7)
-    return TrainConfig(**{**base, **overrides})
+    return CifarConfig(**{**base, **overrides})
 
 
 def sgd_reference_step(model, optimizer, x, y, max_norm=None):
@@ -61,7 +61,7 @@ def sgd_reference_step(model, optimizer, x, y, max_norm=None):
 
 def assert_same_parameters(a, b):
     for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
-        torch.testing.assert_close(pa, pb, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(pa, pb, msg=lambda m, name=name: f"{name}: {m}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,7 +188,7 @@ def test_error_rate_in_chunks_and_eval_mode():
     model.eval()
     expected = (model(x).argmax(1) != y).sum().item() / 23
     model.train()
-    assert error_rate(model, x, y, batch_size=5) == expected
+    assert error_rate(model, x, y, chunk=5) == expected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,7 +261,8 @@ def test_resume_with_another_configuration_is_refused():
 def test_summarize_mean_and_sample_std_in_percent():
     def finished(seed, test_errors):
         return {"seed": seed, "stop_reason": "max_epochs",
-                "curve": [{"test_error": e} for e in test_errors]}
+                "curve": [{"seed": seed, "epoch": i + 1, "test_error": e, "train_error": 0.0}
+                          for i, e in enumerate(test_errors)]}
 
     state = {"runs": [finished(0, [0.5, 0.1]), finished(1, [0.2]), finished(2, [0.9, 0.4, 0.3])]}
     s = summarize(state)

@@ -13,7 +13,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from advgrad import mlp, trainer
+from advgrad import mnist_trainer as trainer
+from advgrad import stacked
+from advgrad.mnist_model import MLPConfig
 
 SIZES = (20, 16, 16, 10)
 SEEDS = (0, 1, 2)
@@ -31,13 +33,13 @@ def _data(n, seed=0):
 
 
 def _config(activation="relu", eps=0.08, epochs=2, seeds=SEEDS, dropout=(0.0, 0.0)):
-    return trainer.TrainConfig(mlp.MLPConfig(SIZES, activation, *dropout), lr=LR[activation], eps=eps,
+    return trainer.MnistConfig(MLPConfig(SIZES, activation, *dropout), lr=LR[activation], eps=eps,
                                epochs=epochs, batch_size=10, init_std=0.1, seeds=seeds)
 
 
 def _autograd_reference(cfg, seed, x, y):
     """One seed the obvious way: nn.Sequential, autograd FGSM, torch.optim.SGD, same shuffles."""
-    model = mlp.to_modules(mlp.init_params(cfg.mlp, [seed], cfg.init_std, "cpu"), cfg.mlp)[0]
+    model = stacked.to_modules(stacked.init_params(cfg.mlp, [seed], cfg.init_std, "cpu"), cfg.mlp)[0]
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     shuffle = torch.Generator().manual_seed(trainer.stream_seed(seed, "shuffle"))
     for _ in range(cfg.epochs):
@@ -58,14 +60,14 @@ def _autograd_reference(cfg, seed, x, y):
 def test_gather_equals_advanced_indexing():
     x, y = _data(30)
     idx = torch.randperm(30).view(3, 10)[:, 2:7]  # (S, B), a non-contiguous slice as in the trainer
-    xb, yb = trainer._gather(x, y, idx)
+    xb, yb = stacked._gather(x, y, idx)
     assert torch.equal(xb, x[idx]) and torch.equal(yb, y[idx])
     assert xb.shape == (3, 5, SIZES[0]) and yb.shape == (3, 5)
 
 
 def test_one_hot_equals_torch_one_hot():
     y = torch.tensor([[0, 9, 3], [3, 3, 1]])
-    assert torch.equal(mlp._one_hot(y, 10, torch.float32), F.one_hot(y, 10).float())
+    assert torch.equal(stacked._one_hot(y, 10, torch.float32), F.one_hot(y, 10).float())
 
 
 def test_relu_derivative_is_zero_exactly_where_the_unit_is_off():
@@ -75,7 +77,7 @@ def test_relu_derivative_is_zero_exactly_where_the_unit_is_off():
     # autograd's ReLU backward passes the gradient where relu(pre) > 0 (at 0 the derivative is 0)
     pre_ref = pre.clone().requires_grad_()
     pre_ref.relu().backward(grad)
-    assert torch.equal(mlp._activation_backward(grad.clone(), h, "relu"), pre_ref.grad)
+    assert torch.equal(stacked._activation_backward(grad.clone(), h, "relu"), pre_ref.grad)
     assert pre_ref.grad.tolist() == [[0.0, 0.0, 3.0, 3.0, 0.0]]
 
 
@@ -83,7 +85,7 @@ def test_backprop_to_input_equals_delta_times_weights_transposed():
     g = torch.Generator().manual_seed(0)
     W = torch.randn(3, 20, 16, generator=g)       # (S, in, out)
     delta = torch.randn(3, 5, 16, generator=g)    # (S, B, out)
-    out = mlp._backprop_to_input(delta, W)
+    out = stacked._backprop_to_input(delta, W)
     assert out.shape == (3, 5, 20)
     torch.testing.assert_close(out, torch.einsum("sbo,sio->sbi", delta, W), rtol=1e-5, atol=1e-6)
 
@@ -98,7 +100,7 @@ def test_workers_train_every_seed_like_a_per_seed_autograd_loop(workers, activat
     cfg = _config(activation, eps)
     state = trainer.train(cfg, (x, y), _data(20, seed=1), "cpu", workers=workers)
     for s, seed in enumerate(cfg.seeds):
-        ours = mlp.to_modules([(W[s:s + 1], b[s:s + 1]) for W, b in state["params"]], cfg.mlp)[0]
+        ours = stacked.to_modules([(W[s:s + 1], b[s:s + 1]) for W, b in state["params"]], cfg.mlp)[0]
         for p, ref in zip(ours.parameters(), _autograd_reference(cfg, seed, x, y)):
             torch.testing.assert_close(p.detach(), ref, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(state["params"][0][0][0], state["params"][0][0][1])
@@ -117,9 +119,9 @@ def test_a_worker_count_gives_bit_identical_runs_and_restores_torch_threads():
 
 def test_workers_are_single_threaded_by_default_and_threads_come_back_after_an_error():
     before = torch.get_num_threads()
-    workers, threads = trainer.worker_layout(len(SEEDS), "cpu")
+    workers, threads = stacked.worker_layout(len(SEEDS), "cpu")
     assert workers == min(len(SEEDS), before) and threads == (1 if workers > 1 else before)
-    assert trainer.worker_layout(5, "cuda") == (1, before)
+    assert stacked.worker_layout(5, "cuda") == (1, before)
 
     seen = []
 
@@ -141,11 +143,11 @@ def test_a_bad_worker_count_fails_in_one_line(workers):
 
 def test_stopping_the_workers_ends_an_epoch_at_the_next_step():
     cfg = _config()
-    params = mlp.init_params(cfg.mlp, cfg.seeds, cfg.init_std, "cpu")
+    params = stacked.init_params(cfg.mlp, cfg.seeds, cfg.init_std, "cpu")
     x, y = _data(40)
-    with trainer.StackedSGD(cfg, params, [None] * 3, (x, y), workers=2) as sgd:
+    with stacked.StackedSGD(cfg, params, [None] * 3, (x, y), workers=2) as sgd:
         sgd._stop.set()  # what leaving the `with` block (Ctrl-C, an error) does
-        with pytest.raises(trainer._Stopped):
+        with pytest.raises(stacked._Stopped):
             sgd.steps(torch.stack([torch.randperm(40) for _ in cfg.seeds]))
 
 
@@ -158,9 +160,9 @@ def test_static_buffer_step_equals_the_eager_loop(n):
     order = torch.stack([torch.randperm(n, generator=torch.Generator().manual_seed(s)) for s in cfg.seeds])
     results = {}
     for graph in (False, True):
-        params = mlp.init_params(cfg.mlp, cfg.seeds, cfg.init_std, "cpu")
+        params = stacked.init_params(cfg.mlp, cfg.seeds, cfg.init_std, "cpu")
         initial = [(W.clone(), b.clone()) for W, b in params]
-        with trainer.StackedSGD(cfg, params, [None] * 3, (x, y), workers=1, graph=graph) as sgd:
+        with stacked.StackedSGD(cfg, params, [None] * 3, (x, y), workers=1, graph=graph) as sgd:
             # Entering ran a warm-up step (CUDA needs it before capture) and undid it.
             assert all(torch.equal(W, W0) and torch.equal(b, b0) for (W, b), (W0, b0) in zip(params, initial))
             assert (sgd._captured is not None) == graph
@@ -176,6 +178,55 @@ def test_static_buffer_step_equals_the_eager_loop(n):
 def test_graph_needs_one_worker_and_no_dropout():
     x, y = _data(20)
     for cfg, workers in ((_config(), 2), (_config(dropout=(0.2, 0.5)), 1)):
-        params = mlp.init_params(cfg.mlp, cfg.seeds, cfg.init_std, "cpu")
+        params = stacked.init_params(cfg.mlp, cfg.seeds, cfg.init_std, "cpu")
         with pytest.raises(ValueError, match="graph=True needs one worker and no dropout"):
-            trainer.StackedSGD(cfg, params, [None] * 3, (x, y), workers=workers, graph=True)
+            stacked.StackedSGD(cfg, params, [None] * 3, (x, y), workers=workers, graph=True)
+
+
+@pytest.mark.parametrize("failure", ["capture", "replay"])
+def test_a_failing_cuda_graph_falls_back_to_the_eager_step_with_a_warning(failure, monkeypatch, caplog):
+    """The CUDA path has never run on a GPU here: if capture or replay fails, training goes on
+    with the eager step and says so in one line (forced on CPU by making them raise)."""
+    cfg = _config()
+    x, y = _data(40)
+    order = torch.stack([torch.randperm(40, generator=torch.Generator().manual_seed(s)) for s in cfg.seeds])
+    params_eager = stacked.init_params(cfg.mlp, cfg.seeds, cfg.init_std, "cpu")
+    with stacked.StackedSGD(cfg, params_eager, [None] * 3, (x, y), workers=1) as sgd:
+        loss_eager = sgd.steps(order)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA error: operation not permitted when stream is capturing\nmore detail")
+
+    if failure == "capture":
+        monkeypatch.setattr(stacked._CapturedStep, "__init__", broken)
+    else:
+        real_call, calls = stacked._CapturedStep.__call__, []
+
+        def fails_on_the_second_replay(self, idx):
+            calls.append(1)
+            if len(calls) == 2:
+                broken()
+            real_call(self, idx)
+        monkeypatch.setattr(stacked._CapturedStep, "__call__", fails_on_the_second_replay)
+    params = stacked.init_params(cfg.mlp, cfg.seeds, cfg.init_std, "cpu")
+    with caplog.at_level("WARNING", logger="advgrad"):
+        with stacked.StackedSGD(cfg, params, [None] * 3, (x, y), workers=1, graph=True) as sgd:
+            loss = sgd.steps(order)
+            assert sgd._captured is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"CUDA graph {failure} failed (CUDA error: operation not permitted when stream is "
+                        "capturing); training with the eager step"]
+    assert all(torch.equal(Wa, Wb) and torch.equal(ba, bb)
+               for (Wa, ba), (Wb, bb) in zip(params_eager, params, strict=True))
+    torch.testing.assert_close(loss, loss_eager, rtol=1e-6, atol=0)
+
+
+def test_benchmark_refuses_cuda_without_a_gpu_and_checks_the_graph_step(capsys):
+    from benchmarks import throughput
+
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="^benchmarks.throughput: --device cuda but no CUDA device"):
+            throughput.main(["--device", "cuda", "--check"])
+    result = throughput.main(["--device", "cpu", "--check", "--units", "16", "--seeds", "2", "--check-steps", "30"])
+    assert result["param_diff"] == 0.0 and result["captured"] is False  # on CPU the same eager kernels
+    assert "largest parameter difference 0" in capsys.readouterr().out

@@ -9,8 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from advgrad.figures import (plot_activation_histograms, plot_error_curves, plot_weight_tiles,
-                             plot_whitebox, weight_mosaic)
+from advgrad.figures import (
+    plot_activation_histograms,
+    plot_error_curves,
+    plot_weight_tiles,
+    plot_whitebox,
+    weight_mosaic,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -16,14 +16,15 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from advgrad.attack import transfer_experiment
 from advgrad.data import load_mnist
 from advgrad.data.fetch import Retry
 from advgrad.data.sources import SOURCES
 from advgrad.io import save_checked
-from advgrad.mlp import to_modules
+from advgrad.results import summarize
+from advgrad.stacked import to_modules
 from advgrad.stats import paired_difference
-from advgrad.trainer import summarize
-from stages import attack, download, preprocess_mnist, train_mnist
+from stages import download, preprocess_mnist, train_mnist
 from stages.params import parse_params
 from tests.real_data import ROOT, mnist_mirror, require
 
@@ -69,7 +70,7 @@ def test_adversarial_backprop_lowers_the_test_error_on_real_mnist(trained):
 
 def test_adversarial_target_resists_transferred_fgsm_examples_on_real_mnist(trained):
     data, out = trained
-    rows = attack.run(out["backprop"][2], out["adversarial"][2], data.val.x, data.val.y, [0.25], clip=None)
+    rows = transfer_experiment(out["backprop"][2], out["adversarial"][2], data.val.x, data.val.y, [0.25])
     row = rows["0.25"]
     assert row["n_pairs"] == SEEDS and all(s != t for s, t in row["pairs"])
     assert row["adversarial_pct"] < row["backprop_pct"], row

@@ -115,43 +115,62 @@ def test_torch_files_hold_no_file_name(tmp_path):
 
 # --------------------------------------------------------------------------------- resume keys
 
-def test_the_import_closure_follows_imports_inside_functions():
+def test_the_import_closure_of_a_stage():
     files = {p.relative_to(ROOT).as_posix() for p in common.import_closure("stages.attack")}
-    # stages/common.py imports advgrad.mlp inside load_mlp_checkpoint
-    assert {"stages/attack.py", "stages/common.py", "stages/params.py", "advgrad/mlp.py", "advgrad/io.py",
-            "advgrad/attack.py", "advgrad/adversarial.py", "advgrad/__init__.py", "stages/__init__.py"} <= files
+    assert {"stages/attack.py", "stages/common.py", "stages/params.py", "advgrad/mnist_model.py", "advgrad/io.py",
+            "advgrad/attack.py", "advgrad/adversarial.py", "advgrad/checkpoint.py", "advgrad/__init__.py",
+            "stages/__init__.py", "advgrad/data/__init__.py"} <= files
     assert "advgrad/cifar_trainer.py" not in files and "stages/train_mnist.py" not in files
 
 
-def test_editing_a_code_dependency_discards_the_checkpoint(workspace, monkeypatch, caplog):
+def test_the_import_closure_follows_imports_inside_functions_and_relative_ones(tmp_path):
+    for rel, text in {"advgrad/__init__.py": "", "advgrad/a.py": "def f():\n    from advgrad import b\n",
+                      "advgrad/b.py": "from . import c\n", "advgrad/c.py": "import os\n",
+                      "advgrad/unused.py": "", "stages/__init__.py": "",
+                      "stages/s.py": "import advgrad.a\n"}.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    files = {p.relative_to(tmp_path).as_posix() for p in common.import_closure("stages.s", tmp_path)}
+    assert files == {"stages/__init__.py", "stages/s.py", "advgrad/__init__.py", "advgrad/a.py",
+                     "advgrad/b.py", "advgrad/c.py"}
+    before = common.code_digest("stages.s", tmp_path)
+    (tmp_path / "advgrad/c.py").write_text("import os  # an edit\n")
+    assert common.code_digest("stages.s", tmp_path) != before
+    (tmp_path / "advgrad/unused.py").write_text("x = 1\n")  # not run by the stage: no change
+    assert common.code_digest("stages.s", tmp_path) == common.code_digest("stages.s", tmp_path)
+
+
+def test_editing_a_code_dependency_discards_the_checkpoint(workspace, monkeypatch,
+                                                           caplog, interrupt_after, record_epochs):
     # A copy of the project's code: editing a module in it changes the resume key.
     code = workspace.parent / "code"
     for package in common.PROJECT_PACKAGES:
         shutil.copytree(ROOT / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(common, "ROOT", code)
-    interrupt_after(monkeypatch, 1)
+    resume_training = interrupt_after(1)
     with pytest.raises(SystemExit):
         train("adversarial")
     assert len(list(Path(os.environ["ADVGRAD_RESUME_DIR"]).glob("*.pt"))) == 1
 
-    with open(code / "advgrad" / "mlp.py", "a") as f:
+    with open(code / "advgrad" / "stacked.py", "a") as f:
         f.write("\n# an edit after the interruption\n")
-    monkeypatch.undo_interrupt()
-    seen = record_epochs(monkeypatch)
+    resume_training()
+    seen = record_epochs()
     with caplog.at_level("INFO", logger="advgrad"):
         train("adversarial")
     assert seen == [1, 2, 3]  # trained from scratch, not resumed with the old code's state
     assert "a checkpoint of another configuration, code or torch version" in caplog.text
 
 
-def test_a_corrupt_checkpoint_is_set_aside_with_a_note_and_training_starts_afresh(workspace, monkeypatch, caplog):
-    interrupt_after(monkeypatch, 1)
+def test_a_corrupt_checkpoint_is_set_aside_and_training_starts_afresh(workspace, caplog, interrupt_after,
+                                                                      record_epochs):
+    resume_training = interrupt_after(1)
     with pytest.raises(SystemExit):
         train("backprop")
     (checkpoint,) = Path(os.environ["ADVGRAD_RESUME_DIR"]).glob("*.pt")
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])  # truncated
-    monkeypatch.undo_interrupt()
-    seen = record_epochs(monkeypatch)
+    resume_training()
+    seen = record_epochs()
     with caplog.at_level("WARNING", logger="advgrad"):
         train("backprop")
     assert seen == [1, 2, 3]
@@ -159,18 +178,19 @@ def test_a_corrupt_checkpoint_is_set_aside_with_a_note_and_training_starts_afres
     assert checkpoint.with_suffix(".corrupt").exists() and not checkpoint.exists()
 
 
-def test_no_resume_starts_from_scratch(workspace, monkeypatch):
-    interrupt_after(monkeypatch, 2)
+def test_no_resume_starts_from_scratch(workspace, monkeypatch, interrupt_after, record_epochs):
+    resume_training = interrupt_after(2)
     with pytest.raises(SystemExit):
         train("backprop")
-    monkeypatch.undo_interrupt()
+    resume_training()
     monkeypatch.setenv("ADVGRAD_NO_RESUME", "1")
-    seen = record_epochs(monkeypatch)
+    seen = record_epochs()
     train("backprop")
     assert seen == [1, 2, 3]
 
 
-def test_a_relative_resume_dir_belongs_to_the_repository_not_the_working_copy(workspace, monkeypatch):
+def test_a_relative_resume_dir_belongs_to_the_repository_not_the_working_copy(workspace, monkeypatch,
+                                                                              interrupt_after, record_epochs):
     """`dvc exp run --queue` runs a stage in a temporary copy of the repository (deleted
     afterwards) with DVC_ROOT = the repository: the checkpoint must outlive the copy."""
     repo = workspace.parent / "repo"
@@ -178,16 +198,16 @@ def test_a_relative_resume_dir_belongs_to_the_repository_not_the_working_copy(wo
     monkeypatch.setenv("DVC_ROOT", str(repo))
     monkeypatch.setenv("ADVGRAD_RESUME_DIR", ".advgrad/resume")
     assert common.resume_dir() == repo / ".advgrad/resume"
-    interrupt_after(monkeypatch, 1)
+    resume_training = interrupt_after(1)
     with pytest.raises(SystemExit):
         train("backprop")
     assert len(list((repo / ".advgrad/resume").glob("*.pt"))) == 1
-    monkeypatch.undo_interrupt()
+    resume_training()
     copy = workspace.parent / "second-copy"  # the next queued run works in another copy
     shutil.copytree(workspace, copy)
     shutil.rmtree(workspace)
     monkeypatch.chdir(copy)
-    seen = record_epochs(monkeypatch)
+    seen = record_epochs()
     train("backprop")
     assert seen == [2, 3]  # resumed
     monkeypatch.setenv("ADVGRAD_RESUME_DIR", "/abs/resume")
@@ -278,7 +298,8 @@ def test_a_corrupt_model_read_by_an_evaluation_stage_is_one_line_naming_the_file
         fn(args)
     message = str(stop.value)
     assert message.startswith(f"{stage}: ") and str(model) in message and "\n" not in message
-    assert {"truncate": "truncated or corrupt", "flip": "checksum mismatch", "missing": "no such file"}[damage] in message
+    expected = {"truncate": "truncated or corrupt", "flip": "checksum mismatch", "missing": "no such file"}
+    assert expected[damage] in message
 
 
 def flip_a_tensor_byte(path: Path) -> None:
@@ -340,33 +361,3 @@ def test_every_stage_validates_params_before_any_work(workspace, monkeypatch):
             fn(argv)
         assert "cifar10.dropout.fc = 1.5 is invalid" in str(stop.value), fn.__module__
     assert not Path("data/raw/x").exists() and not Path("data/processed/x.pt").exists()
-
-
-# --------------------------------------------------------------------------------- helpers
-
-def interrupt_after(monkeypatch, epoch: int) -> None:
-    """Make the training stage get Ctrl-C right after the checkpoint of `epoch`."""
-    real_save = common.ResumeCheckpoint.save
-
-    def save_then_interrupt(self, state):
-        real_save(self, state)
-        if state["epoch"] == epoch:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(common.ResumeCheckpoint, "save", save_then_interrupt)
-    monkeypatch.undo_interrupt = lambda: monkeypatch.setattr(common.ResumeCheckpoint, "save", real_save)
-
-
-def record_epochs(monkeypatch) -> list[int]:
-    """The epochs the training stage trains from now on."""
-    seen = []
-    real_train = train_mnist.train
-
-    def recording(cfg, *args, on_epoch=None, **kwargs):
-        def record(state, seconds):
-            seen.append(state["epoch"])
-            on_epoch(state, seconds)
-        return real_train(cfg, *args, on_epoch=record, **kwargs)
-
-    monkeypatch.setattr(train_mnist, "train", recording)
-    return seen

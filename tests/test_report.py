@@ -79,7 +79,7 @@ def markdown_tables(text: str) -> list[tuple[list[str], list[list[str]]]]:
     tables, lines = [], text.splitlines()
     for i, line in enumerate(lines[:-1]):
         if line.startswith("|") and re.fullmatch(r"\|[-|]+\|", lines[i + 1]):
-            cells = lambda l: [c.strip() for c in l.strip("|").split("|")]  # noqa: E731
+            cells = lambda row: [c.strip() for c in row.strip("|").split("|")]
             rows, j = [], i + 2
             while j < len(lines) and lines[j].startswith("|"):
                 rows.append(cells(lines[j]))

@@ -7,7 +7,7 @@ import torch
 import yaml
 
 from advgrad.io import save_checked
-from stages import common, download, preprocess_mnist, train_mnist
+from stages import download, preprocess_mnist, train_mnist
 from tests.fixtures import write_mnist_mirror
 
 # Shrunk: 2x16 nets, 300 images, 4 epochs of batch 10, 2 seeds.
@@ -44,24 +44,16 @@ def test_same_params_give_bit_identical_results(setup):
     m1, c1, j1 = train(tmp, data, "a")
     m2, c2, j2 = train(tmp, data, "b")
     assert c1 == c2 and j1 == j2
-    assert all(torch.equal(w1, w2) and torch.equal(b1, b2)
-               for (w1, b1), (w2, b2) in zip(m1["params"], m2["params"]))
+    assert all(torch.equal(sd1[k], sd2[k])
+               for sd1, sd2 in zip(m1["state_dicts"], m2["state_dicts"], strict=True) for k in sd1)
 
 
-def test_interrupted_stage_resumes_from_its_last_epoch_with_the_same_result(setup, monkeypatch, capsys):
+def test_interrupted_stage_resumes_from_its_last_epoch_with_the_same_result(setup, capsys, interrupt_after,
+                                                                             record_epochs):
     tmp, data = setup
     full = train(tmp, data, "full")
 
-    saves = []
-    real_save = common.ResumeCheckpoint.save
-
-    def save_then_interrupt(self, state):
-        real_save(self, state)
-        saves.append(state["epoch"])
-        if state["epoch"] == 2:
-            raise KeyboardInterrupt  # Ctrl-C right after epoch 2's checkpoint
-
-    monkeypatch.setattr(common.ResumeCheckpoint, "save", save_then_interrupt)
+    resume_training = interrupt_after(2)  # Ctrl-C right after epoch 2's checkpoint
     with pytest.raises(SystemExit) as stop:
         train(tmp, data, "resumed")
     assert stop.value.code == 130  # 128 + SIGINT, and one line instead of a traceback
@@ -71,38 +63,24 @@ def test_interrupted_stage_resumes_from_its_last_epoch_with_the_same_result(setu
     checkpoints = list((tmp / "resume").iterdir())
     assert len(checkpoints) == 1
 
-    trained = []
-    real_train = train_mnist.train
-
-    def recording_train(cfg, *args, on_epoch=None, **kwargs):
-        def record(state, seconds):
-            trained.append(state["epoch"])
-            on_epoch(state, seconds)
-        return real_train(cfg, *args, on_epoch=record, **kwargs)
-
-    monkeypatch.setattr(common.ResumeCheckpoint, "save", real_save)
-    monkeypatch.setattr(train_mnist, "train", recording_train)
+    saves = resume_training.saved
+    resume_training()
+    trained = record_epochs()
     resumed = train(tmp, data, "resumed")
     assert saves == [1, 2]
     assert trained == [3, 4]  # a resume happened: only the remaining epochs were trained
     assert resumed[1] == full[1] and resumed[2] == full[2]
-    assert all(torch.equal(a, b) for (wa, ba), (wb, bb) in zip(full[0]["params"], resumed[0]["params"])
-               for a, b in ((wa, wb), (ba, bb)))
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(full[0]["state_dicts"], resumed[0]["state_dicts"],
+                                                      strict=True) for k in a)
     assert list((tmp / "resume").iterdir()) == []  # removed on success
 
 
-def test_changed_configuration_does_not_resume_a_stale_checkpoint(setup, monkeypatch, caplog):
+def test_changed_configuration_does_not_resume_a_stale_checkpoint(setup, caplog, interrupt_after):
     tmp, data = setup
-    real_save = common.ResumeCheckpoint.save
-
-    def save_then_interrupt(self, state):
-        real_save(self, state)
-        raise KeyboardInterrupt  # after epoch 1
-
-    monkeypatch.setattr(common.ResumeCheckpoint, "save", save_then_interrupt)
+    resume_training = interrupt_after(1)
     with pytest.raises(SystemExit):
         train(tmp, data, "stale")
-    monkeypatch.setattr(common.ResumeCheckpoint, "save", real_save)
+    resume_training()
 
     raw = yaml.safe_load(open("params.yaml"))
     raw["eps"] = 0.2  # a different configuration: the epoch-1 checkpoint of eps 0.08 must not be used
@@ -134,3 +112,23 @@ def test_bad_params_fail_before_any_work_in_one_line(setup):
     (tmp / "params.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(SystemExit, match=r"^error: params.yaml: mnist.epochs must be integer; got 'many'$"):
         train(tmp, data, "bad")
+
+
+def test_standardized_reading_trains_only_the_fit_nets_on_standardized_inputs(setup):
+    """attack.inputs: standardized changes what it documents: the fit nets (and only they)
+    standardize with the fit split's pixel mean and std, and train with eps in those units."""
+    from advgrad.data import load_mnist
+    from stages.params import parse_params
+
+    tmp, data = setup
+    raw = yaml.safe_load(open("params.yaml"))
+    raw["attack"]["inputs"] = "standardized"
+    params = parse_params(raw)
+    loaded = load_mnist(data)
+    mean, std = train_mnist.input_stats(params, "fit", loaded)
+    assert (mean, std) == (pytest.approx(loaded.fit.x.mean().item()), pytest.approx(loaded.fit.x.std().item()))
+    assert 0.1 < std < 0.5 and train_mnist.input_stats(params, "train", loaded) == (0.0, 1.0)
+    raw["attack"]["inputs"] = "pixels"
+    assert train_mnist.input_stats(parse_params(raw), "fit", loaded) == (0.0, 1.0)
+    cfg = train_mnist.build_config(params, "relu", 16, "adversarial", (mean, std))
+    assert cfg.mlp.standardizes and cfg.eps == 0.08  # eps now counts in standard deviations

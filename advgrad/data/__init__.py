@@ -2,7 +2,7 @@
 
 The preprocess stages store uint8 images (+ the fitted CIFAR-10 transform); `load_mnist` and
 `load_cifar` turn them into float32 inputs on `device`, so batches are plain index slices
-(DESIGN.md: no DataLoader). Submodules: `idx` and `cifar` (file formats), `sources` (official
+(no DataLoader). Submodules: `idx` and `cifar` (file formats), `sources` (official
 files and checksums), `fetch` (download + verification), `prepare` (splits and transforms).
 """
 

@@ -1,4 +1,4 @@
-"""Fetch a dataset's official files into a folder and verify them (DESIGN.md, "Data sources").
+"""Fetch a dataset's official files into a folder and verify them.
 
 Sources: the official base URLs (torchvision's, tried in order) or, when a mirror is given, only
 `<mirror>/<dataset>/<official file name>`, the mirror being a local directory or a file://,

@@ -15,11 +15,13 @@ import torch
 from advgrad.data.cifar import CifarArrays
 from advgrad.data.idx import read_idx
 from advgrad.data.sources import MNIST_FILES
+from advgrad.names import CIFAR_PREPS as PREPS
+from advgrad.names import NUM_CLASSES as N_CLASSES
 
 __all__ = ["PrepareError", "read_mnist", "prepare_mnist", "fit_simple", "fit_zca", "apply_transform",
            "prepare_cifar"]
 
-N_CLASSES = 10
+
 GCN_MIN_STD = 1e-8  # a constant image has std 0; it maps to all zeros instead of NaN
 CHUNK = 10_000  # rows per step in the ZCA fit and transform: bounds the float temporaries
 
@@ -35,7 +37,7 @@ class PrepareError(ValueError):
 def read_mnist(raw_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The four official files -> x_train, y_train, x_test, y_test (uint8; x of shape (N, 28, 28))."""
     arrays = []
-    for split, (images_name, labels_name) in MNIST_FILES.items():
+    for images_name, labels_name in MNIST_FILES.values():
         images, labels = read_idx(Path(raw_dir) / images_name), read_idx(Path(raw_dir) / labels_name)
         if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
             raise PrepareError(f"{images_name}: expected uint8 images of shape (N, 28, 28), "
@@ -166,7 +168,7 @@ def prepare_cifar(arrays: CifarArrays, *, prep: str, train_size: int | None, zca
     elif prep == "zca":
         transform = fit_zca(x_train, zca_epsilon, gcn)
     else:
-        raise PrepareError(f"unknown preprocessing {prep!r}; allowed: zca, simple")
+        raise PrepareError(f"unknown preprocessing {prep!r}; allowed: {', '.join(PREPS)}")
     return {
         "x_train": x_train,
         "y_train": torch.as_tensor(arrays.y_train[:n]).to(torch.uint8),  # (N,)

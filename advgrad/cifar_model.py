@@ -23,14 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advgrad.names import CIFAR_ARCHS, CONV_DROPOUT_POSITIONS, NUM_CLASSES
+
 __all__ = ["CifarMLP", "CifarConvNet", "ConvBlock", "build_model", "init_weights_",
-           "apply_max_norm_", "CIFAR_SHAPE", "NUM_CLASSES", "CONV_DROPOUT_POSITIONS"]
+           "from_entry", "apply_max_norm_", "CIFAR_SHAPE", "NUM_CLASSES", "ARCHS", "CONV_DROPOUT_POSITIONS"]
 
 CIFAR_SHAPE = (3, 32, 32)
-NUM_CLASSES = 10
-# Where a conv block drops units: after the ReLU, before the max-pool (the author's code), or
-# after the max-pool (on the block's output).
-CONV_DROPOUT_POSITIONS = ("before_pool", "after_pool")
+ARCHS = CIFAR_ARCHS
 
 
 class CifarMLP(nn.Module):
@@ -110,7 +109,14 @@ def build_model(arch: str, *, units: int = 3000, p_input: float = 0.0,
         return CifarMLP(units, p_input, p_fc)
     if arch == "conv":
         return CifarConvNet(p_input, p_conv, p_fc, conv_dropout_position)
-    raise ValueError(f"build_model: unknown CIFAR-10 architecture {arch!r}; allowed: mlp, conv")
+    raise ValueError(f"build_model: unknown CIFAR-10 architecture {arch!r}; allowed: {', '.join(ARCHS)}")
+
+
+def from_entry(model: dict) -> nn.Module:
+    """The module of a model file's "model" entry (advgrad.checkpoint), family "cifar"."""
+    if model.get("family") != "cifar":
+        raise ValueError(f"holds a {model.get('family')!r} model, not a CIFAR-10 net")
+    return build_model(**{k: v for k, v in model.items() if k != "family"})
 
 
 def _weighted_layers(model: nn.Module):

@@ -9,8 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from advgrad import mlp, trainer
-from advgrad.adversarial import fgsm_autograd
+from advgrad import mnist_trainer as trainer
+from advgrad import stacked
+from advgrad.algorithm1 import adversarial_step
+from advgrad.mnist_model import ACTIVATIONS, MLPConfig
+from advgrad.results import summarize
 
 SIZES = (20, 16, 16, 10)
 LR = {"logistic": 0.5, "tanh": 0.1, "relu": 0.2}
@@ -31,14 +34,14 @@ def _separable(n, seed=0, noise=0.1):
 
 
 def _config(activation="relu", eps=0.08, epochs=3, seeds=(0, 1, 2), dropout=(0.0, 0.0), **kw):
-    return trainer.TrainConfig(mlp.MLPConfig(SIZES, activation, *dropout), lr=LR[activation],
+    return trainer.MnistConfig(MLPConfig(SIZES, activation, *dropout), lr=LR[activation],
                                eps=eps, epochs=epochs, batch_size=10, init_std=0.1, seeds=seeds, **kw)
 
 
 def _plain_loop(cfg, seed, train, test):
-    """One seed, trained the obvious way with autograd (Algorithm 1 as written)."""
+    """One seed, trained the obvious way: the reference Algorithm 1 step (autograd), plain SGD."""
     (x, y), (xt, yt) = train, test
-    model = mlp.to_modules(mlp.init_params(cfg.mlp, [seed], cfg.init_std, "cpu"), cfg.mlp)[0]
+    model = stacked.to_modules(stacked.init_params(cfg.mlp, [seed], cfg.init_std, "cpu"), cfg.mlp)[0]
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     shuffle = torch.Generator().manual_seed(trainer.stream_seed(seed, "shuffle"))
     rows = []
@@ -46,11 +49,7 @@ def _plain_loop(cfg, seed, train, test):
         loss_sum = 0.0
         for idx in torch.randperm(len(x), generator=shuffle).split(cfg.batch_size):
             xb, yb = x[idx], y[idx]
-            z = fgsm_autograd(lambda v: _bce(model(v), yb), xb, cfg.eps) if cfg.eps > 0 else xb
-            opt.zero_grad()
-            j = _bce(model(z), yb)
-            j.backward()
-            opt.step()
+            _, j = adversarial_step(model, _bce, opt, xb, yb, cfg.eps)
             loss_sum += j.item() * len(idx)
         with torch.no_grad():
             rows.append({"epoch": epoch + 1, "seed": seed,
@@ -64,30 +63,30 @@ def _rows_of(curves, seed):
     return [r for r in curves if r["seed"] == seed]
 
 
-@pytest.mark.parametrize("activation", mlp.ACTIVATIONS)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("eps", [0.0, 0.08])
 def test_stacked_training_equals_per_seed_and_plain_autograd_loop(activation, eps):
     # 45 samples with batch 10: the last mini-batch of every epoch has 5 samples.
     train, test = _separable(45), _separable(30, seed=1)
     cfg = _config(activation, eps)
-    stacked = trainer.train(cfg, train, test, "cpu")
+    together = trainer.train(cfg, train, test, "cpu")
     for s, seed in enumerate(cfg.seeds):
         alone = trainer.train(_config(activation, eps, seeds=(seed,)), train, test, "cpu")
-        for (W, b), (W1, b1) in zip(stacked["params"], alone["params"]):
+        for (W, b), (W1, b1) in zip(together["params"], alone["params"], strict=True):
             torch.testing.assert_close(W[s], W1[0], rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(b[s], b1[0], rtol=1e-5, atol=1e-6)
 
         model, rows = _plain_loop(cfg, seed, train, test)
-        [reference] = mlp.to_modules([(W[s:s + 1], b[s:s + 1]) for W, b in stacked["params"]], cfg.mlp)
-        for ours, ref in zip(reference.parameters(), model.parameters()):
+        [reference] = stacked.to_modules([(W[s:s + 1], b[s:s + 1]) for W, b in together["params"]], cfg.mlp)
+        for ours, ref in zip(reference.parameters(), model.parameters(), strict=True):
             torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-5)
-        ours_rows = _rows_of(stacked["curves"], seed)
+        ours_rows = _rows_of(together["curves"], seed)
         assert [(r["epoch"], r["train_error"], r["test_error"]) for r in ours_rows] == \
                [(r["epoch"], r["train_error"], r["test_error"]) for r in rows]
         assert [r["train_loss"] for r in ours_rows] == pytest.approx([r["train_loss"] for r in rows],
                                                                       rel=1e-4)
     # The seeds really differ (different init and shuffling), so the comparison is per seed.
-    assert not torch.allclose(stacked["params"][0][0][0], stacked["params"][0][0][1])
+    assert not torch.allclose(together["params"][0][0][0], together["params"][0][0][1])
 
 
 def test_resume_from_saved_state_is_bit_identical(tmp_path):
@@ -134,7 +133,7 @@ def test_curves_rows_and_callback():
 
 def test_divergence_raises_naming_seed_and_epoch():
     train, test = _separable(40), _separable(20, seed=1)
-    cfg = trainer.TrainConfig(mlp.MLPConfig(SIZES, "relu"), lr=1e20, eps=0.08, epochs=3,
+    cfg = trainer.MnistConfig(MLPConfig(SIZES, "relu"), lr=1e20, eps=0.08, epochs=3,
                               batch_size=10, init_std=0.1, seeds=(4, 7))
     with pytest.raises(FloatingPointError, match=r"seed [47] diverged in epoch 1: training loss is nan"):
         trainer.train(cfg, train, test, "cpu")
@@ -154,12 +153,12 @@ def test_both_methods_fit_a_separable_training_set(eps):
     last = [r for r in state["curves"] if r["epoch"] == 15]
     assert all(r["train_error"] == 0.0 for r in last)
     assert all(r["test_error"] <= 0.02 for r in last)
-    assert all(l["train_loss"] < 0.2 * f["train_loss"] for f, l in zip(first, last))
+    assert all(end["train_loss"] < 0.2 * start["train_loss"] for start, end in zip(first, last, strict=True))
 
 
 def test_invalid_config_and_data_fail_with_one_clear_line():
-    with pytest.raises(ValueError, match=r"TrainConfig.lr = 0"):
-        trainer.TrainConfig(mlp.MLPConfig(SIZES, "relu"), lr=0, eps=0.08, epochs=1, batch_size=10,
+    with pytest.raises(ValueError, match=r"MnistConfig.lr = 0"):
+        trainer.MnistConfig(MLPConfig(SIZES, "relu"), lr=0, eps=0.08, epochs=1, batch_size=10,
                             init_std=0.1, seeds=(0,))
     with pytest.raises(ValueError, match="seeds"):
         _config(seeds=(1, 1))
@@ -181,7 +180,7 @@ def test_summarize_is_the_mean_of_the_last_epochs_over_seeds():
     # Seed 0: last two epochs 0.02, 0.01 -> 1.5 %; seed 1: 0.03, 0.01 -> 2.0 %.
     # Mean 1.75 %, sample std sqrt(((1.5-1.75)^2 + (2-1.75)^2) / 1) = 0.353553 %.
     curves = _rows(1, [0.5, 0.03, 0.01], [0.4, 0.0, 0.002]) + _rows(0, [0.5, 0.02, 0.01], [0.4, 0.0, 0.0])
-    out = trainer.summarize(curves, (0, 1), last_epochs=2)
+    out = summarize(curves, (0, 1), last_epochs=2)
     assert out["per_seed_pct"] == pytest.approx([1.5, 2.0])
     assert out["error_pct"] == pytest.approx(1.75)
     assert out["std_pct"] == pytest.approx(0.3535534)
@@ -190,7 +189,7 @@ def test_summarize_is_the_mean_of_the_last_epochs_over_seeds():
 
 
 def test_summarize_one_seed_and_fewer_epochs_than_asked():
-    out = trainer.summarize(_rows(0, [0.04, 0.02], [0.0, 0.0]), (0,), last_epochs=10)
+    out = summarize(_rows(0, [0.04, 0.02], [0.0, 0.0]), (0,), last_epochs=10)
     assert out["error_pct"] == pytest.approx(3.0) and out["std_pct"] == 0.0 and out["n_seeds"] == 1
     with pytest.raises(ValueError, match="seed 9"):
-        trainer.summarize(_rows(0, [0.04], [0.0]), (0, 9), last_epochs=10)
+        summarize(_rows(0, [0.04], [0.0]), (0, 9), last_epochs=10)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from advgrad.cifar_models import CifarConvNet, CifarMLP, apply_max_norm_, build_model, init_weights_
+from advgrad.cifar_model import CifarConvNet, CifarMLP, apply_max_norm_, build_model, init_weights_
 
 
 def pooled(side: int) -> int:
