@@ -24,7 +24,7 @@ from torch import nn
 
 from advgrad.adversarial import fgsm, input_gradient
 
-__all__ = ["adversarial_step"]
+__all__ = ["adversarial_step", "goodfellow_step"]
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, labels) -> scalar J
 
@@ -50,5 +50,22 @@ def adversarial_step(model: nn.Module, loss_fn: Loss, optimizer: torch.optim.Opt
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     # Step 5: update weights and biases with the gradients of step 4.
+    optimizer.step()
+    return logits.detach(), loss.detach()
+
+
+def goodfellow_step(model: nn.Module, loss_fn: Loss, optimizer: torch.optim.Optimizer,
+                    x: torch.Tensor, y: torch.Tensor, eps: float, clean_weight: float = 0.5,
+                    clip: tuple[float, float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """For comparison under the same protocol: one update of Goodfellow, Shlens and Szegedy
+    (2014), eq. 3: J~ = a J(x) + (1 - a) J(x + eps sign(grad_x J(x))), a = `clean_weight` (0.5
+    there), the perturbation held constant. Unlike Algorithm 1 the clean pass is trained on too.
+    Returns the logits on the perturbed input and J~, detached."""
+    e = input_gradient(lambda v: loss_fn(model(v), y), x)
+    z = fgsm(x, e, eps, clip)
+    logits = model(z)
+    loss = clean_weight * loss_fn(model(x), y) + (1 - clean_weight) * loss_fn(logits, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
     optimizer.step()
     return logits.detach(), loss.detach()

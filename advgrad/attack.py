@@ -1,4 +1,4 @@
-"""FGSM evaluation (paper section 3): the transfer experiment, and white-box sweeps.
+"""Attacks (paper section 3 and beyond): FGSM transfer, and white-box FGSM and PGD robustness.
 
 Attacks run on plain per-seed modules (`advgrad.mnist_model.build_mlp`) with autograd, so they
 are independent of the hand-written backward pass of the training fast path: a bug in one is
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from advgrad.adversarial import fgsm_autograd
@@ -17,8 +18,8 @@ from advgrad.evaluation import misclassified
 from advgrad.mnist_model import bce_loss
 from advgrad.stats import mean_std
 
-__all__ = ["fgsm_examples", "error_pct", "transfer_pairs", "transfer_errors", "transfer_experiment",
-           "whitebox_errors", "NOT_RUN_ONE_SEED"]
+__all__ = ["fgsm_examples", "pgd_examples", "error_pct", "transfer_pairs", "transfer_errors",
+           "transfer_experiment", "softmax_ce", "robustness_errors", "NOT_RUN_ONE_SEED"]
 
 NOT_RUN_ONE_SEED = ("needs at least 2 seeds: the source model must not share its seed (initial "
                     "weights, mini-batch order) with a target")
@@ -101,13 +102,61 @@ def transfer_experiment(backprop: Mapping[int, nn.Module], adversarial: Mapping[
     return results
 
 
-def whitebox_errors(models: Mapping[int, nn.Module], x: torch.Tensor, y: torch.Tensor,
-                    eps_grid: Sequence[float], clip=None) -> list[dict]:
-    """Error (%) of each model on FGSM examples made with its own gradients, per eps:
-    rows {"seed", "eps", "error_pct"}."""
+def softmax_ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Softmax cross-entropy on the logits, the loss robustness papers attack."""
+    return F.cross_entropy(logits, y)
+
+
+def pgd_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
+                 step_size: float, clip: tuple[float, float] | None = None, objective=bce_loss,
+                 start: torch.Tensor | None = None, chunk: int = 2000) -> torch.Tensor:
+    """L-infinity PGD (Madry et al. 2018): from x + start (start in [-eps, eps]; zeros if None),
+    `steps` times x' <- project(x' + step_size * sign(grad J(x'))) onto the eps-ball around x
+    and, with `clip`, the input range. The same iteration as torchattacks.PGD."""
+    model.eval()
+    start = torch.zeros_like(x) if start is None else start
+    out = []
+    for xb, yb, sb in zip(x.split(chunk), y.split(chunk), start.split(chunk), strict=True):
+        adv = xb + sb
+        if clip is not None:
+            adv = adv.clamp(*clip)
+        for _ in range(steps):
+            adv = fgsm_autograd(lambda v, yb=yb: objective(model(v), yb), adv, step_size)
+            adv = xb + (adv - xb).clamp(-eps, eps)
+            if clip is not None:
+                adv = adv.clamp(*clip)
+        out.append(adv)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def _wrong(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return model(x).argmax(-1) != y
+
+
+def robustness_errors(models: Mapping[int, nn.Module], x: torch.Tensor, y: torch.Tensor,
+                      eps_grid: Sequence[float], steps: int, step_size: float, restarts: int = 1,
+                      clip: tuple[float, float] | None = (0.0, 1.0), seed: int = 0) -> list[dict]:
+    """White-box error (%) of each model under FGSM and PGD at each eps: rows {"seed",
+    "attack", "eps", "error_pct", "n_images"}.
+
+    An image counts as broken if any attempt misclassifies it: the training objective and
+    softmax cross-entropy, and for PGD each of `restarts` uniform random starts in the eps-ball
+    (drawn from a generator seeded with `seed`, the same for every model). eps = 0 is the clean
+    error of both attacks.
+    """
     rows = []
-    for seed, model in models.items():
+    for model_seed, model in models.items():
+        g = torch.Generator().manual_seed(seed)
         for eps in eps_grid:
-            x_adv = fgsm_examples(model, x, y, eps, clip) if eps > 0 else x
-            rows.append({"seed": seed, "eps": float(eps), "error_pct": error_pct(model, x_adv, y)})
+            broken = {"fgsm": _wrong(model, x, y), "pgd": _wrong(model, x, y)}
+            if eps > 0:
+                for objective in (bce_loss, softmax_ce):
+                    broken["fgsm"] |= _wrong(model, fgsm_examples(model, x, y, eps, clip, objective), y)
+                    for _ in range(restarts):
+                        start = (torch.rand(x.shape, generator=g) * 2 - 1) * eps
+                        adv = pgd_examples(model, x, y, eps, steps, step_size, clip, objective, start)
+                        broken["pgd"] |= _wrong(model, adv, y)
+            rows += [{"seed": model_seed, "attack": attack, "eps": float(eps), "n_images": len(y),
+                      "error_pct": 100.0 * int(b.sum()) / len(y)} for attack, b in broken.items()]
     return rows

@@ -25,12 +25,12 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 from advgrad.io import atomic_path
 from advgrad.names import ACTIVATIONS
 
-__all__ = ["plot_error_curves", "plot_weight_tiles", "plot_activation_histograms", "plot_whitebox",
+__all__ = ["plot_error_curves", "plot_weight_tiles", "plot_activation_histograms", "plot_robustness",
            "weight_mosaic"]
 
 METHODS = ("backprop", "adversarial", "dropout")  # the paper's left-to-right order (Figures 2, 3)
 SIDE = 28  # MNIST images are 28x28 = 784 pixels
-DPI = 100
+DPI = 150
 
 
 # -------------------------------------------------------------------------------- helpers
@@ -183,22 +183,46 @@ def plot_activation_histograms(acts: Mapping[str, torch.Tensor], out: str | Path
     return _save(fig, out)
 
 
-# -------------------------------------------------------------------------------- white-box sweep
+# -------------------------------------------------------------------------------- robustness
 
-def plot_whitebox(df: pd.DataFrame, out: str | Path) -> Figure:
-    """White-box FGSM error (%) against eps, one line per model (rows of a model and eps are averaged)."""
-    _require_columns(df, ("model", "eps", "error_pct"), "plot_whitebox")
-    models = sorted(df["model"].unique())
-    colors = matplotlib.colormaps["tab10" if len(models) <= 10 else "tab20"]
-    fig = _new_figure(6.5, 3.5)
-    ax = fig.subplots()
-    for i, model in enumerate(models):
-        mean = df[df["model"] == model].groupby("eps")["error_pct"].mean()
-        ax.plot(mean.index.to_numpy(), mean.to_numpy(), marker="o", markersize=3, linewidth=1.2,
-                color=colors(i % colors.N), label=model)
-    ax.set_xlabel("FGSM eps")
-    ax.set_ylabel("test error")
-    _percent_axis(ax)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+METHOD_COLORS = {"backprop": "C0", "adversarial": "C3", "goodfellow": "C2", "dropout": "C4"}
+
+
+def plot_robustness(df: pd.DataFrame, out: str | Path, title: str | None = None) -> Figure:
+    """White-box error (%) against eps, one panel per net: colour per method, FGSM dashed, PGD
+    solid; the line is the mean over seeds, the band spans the seeds (min to max).
+
+    `df` has the robustness stage's rows (seed, attack, eps, error_pct) plus "config" and
+    "method" columns.
+    """
+    _require_columns(df, ("config", "method", "seed", "attack", "eps", "error_pct"), "plot_robustness")
+    configs = list(dict.fromkeys(df["config"]))
+    cols = min(3, len(configs))
+    rows = math.ceil(len(configs) / cols)
+    fig = _new_figure(3.4 * cols, 2.9 * rows + 0.4)
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
+    for ax, config in zip(axes, configs, strict=False):
+        here = df[df["config"] == config]
+        for method in _ordered(METHOD_COLORS, here["method"]):
+            for attack, style in (("fgsm", "--"), ("pgd", "-")):
+                rows_ = here[(here["method"] == method) & (here["attack"] == attack)]
+                if rows_.empty:
+                    continue
+                by_eps = rows_.groupby("eps")["error_pct"]
+                eps = by_eps.mean().index.to_numpy()
+                color = METHOD_COLORS.get(method, "0.3")
+                ax.plot(eps, by_eps.mean().to_numpy(), linestyle=style, color=color, linewidth=1.3,
+                        label=f"{method} {attack.upper()}")
+                ax.fill_between(eps, by_eps.min().to_numpy(), by_eps.max().to_numpy(), color=color, alpha=0.15,
+                                linewidth=0)
+        ax.set_title(config)
+        ax.set_xlabel("eps")
+        ax.grid(True, alpha=0.3)
+        _percent_axis(ax)
+    for ax in axes[len(configs):]:
+        ax.set_axis_off()
+    axes[0].set_ylabel("test error")
+    axes[0].legend(fontsize="x-small")
+    if title:
+        fig.suptitle(title, fontsize="medium")
     return _save(fig, out)

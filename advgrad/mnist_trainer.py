@@ -41,12 +41,16 @@ class MnistConfig:
     init_std: float    # std of the N(0, init_std) weight initialisation
     seeds: tuple[int, ...]
     clip: bool = False  # clip x + mu to [0, 1] (the author's code does not)
+    # Weight a of the clean loss: 0 is adversarial back-propagation (the paper, eq. 1); a > 0 is
+    # Goodfellow et al.'s (2014) a J(x) + (1 - a) J(x + mu) (their eq. 3: a = 0.5).
+    clean_weight: float = 0.0
 
     def __post_init__(self):
         checks = [(self.lr > 0, "lr", "a positive number"), (self.eps >= 0, "eps", "a number >= 0"),
                   (self.epochs > 0, "epochs", "a positive integer"),
                   (self.batch_size > 0, "batch_size", "a positive integer"),
                   (self.init_std > 0, "init_std", "a positive number"),
+                  (0 <= self.clean_weight < 1, "clean_weight", "a number in [0, 1)"),
                   (len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds), "seeds",
                    "a non-empty tuple of distinct integers")]
         for ok, name, allowed in checks:

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["Setting", "PROTOCOL", "PAPER", "AUTHOR", "SRIVASTAVA", "OURS", "BRANCHES",
+__all__ = ["Setting", "PROTOCOL", "PAPER", "AUTHOR", "SRIVASTAVA", "OURS", "GOODFELLOW", "MADRY", "BRANCHES",
            "ZCA_EPSILON_AUTHOR"]
 
 PAPER = "paper"
 AUTHOR = "author's code"
 SRIVASTAVA = "Srivastava et al. (2014)"
 OURS = "ours"
+GOODFELLOW = "Goodfellow et al. (2014)"
+MADRY = "Madry et al. (2018)"
 
 # unsup.zca_whiten, which the author's Data.lua calls on raw 0-255 pixels, adds 1e-5 to the
 # covariance eigenvalues; on pixels scaled to [0, 1] the same whitening needs 1e-5 / 255^2.
@@ -39,7 +41,7 @@ class Setting(NamedTuple):
     reduction: bool = False  # a smaller run value is a reduced-scale run, not another protocol
 
 
-BRANCHES = ("mnist", "attack", "cifar10")
+BRANCHES = ("mnist", "attack", "robustness", "cifar10")
 
 PROTOCOL: tuple[Setting, ...] = (
     # ------------------------------------------------------------------ MNIST (section 3)
@@ -79,6 +81,8 @@ PROTOCOL: tuple[Setting, ...] = (
             "MNIST nets of Srivastava et al. (2014); the paper gives no rates"),
     Setting("mnist", "mnist.dropout.hidden", "Figure 2 dropout net: hidden drop rate", 0.5, SRIVASTAVA,
             "as above"),
+    Setting("mnist", "mnist.clean_weight", "Goodfellow et al.'s clean-loss weight a", 0.5, GOODFELLOW,
+            "their eq. 3, a J(x) + (1 - a) J(x + mu) with a = 0.5; not in the paper (a method beyond it)"),
     # ------------------------------------------------------------------ FGSM transfer (section 3)
     Setting("attack", "attack.eps", "FGSM eps of the transfer attack", [0.25, 0.5], PAPER,
             '§3: "the fast gradient sign method with ε = 0.25" and "For ε = 0.50"'),
@@ -91,6 +95,15 @@ PROTOCOL: tuple[Setting, ...] = (
             '§3: "adversarial examples was created based on the validation set"'),
     Setting("attack", None, "model pairing", "source seed i -> both targets of seed i+1", OURS,
             'the paper: "Another 2x400 ReLU model"; the targets differ only in the method'),
+    # ------------------------------------------------------------------ robustness (beyond the paper)
+    Setting("robustness", "robustness.eps", "white-box attack strengths", [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
+            MADRY, "MNIST: eps up to 0.3"),
+    Setting("robustness", "robustness.pgd_steps", "PGD steps", 40, MADRY, "MNIST: 40 steps"),
+    Setting("robustness", "robustness.pgd_step_size", "PGD step size", 0.01, MADRY, "MNIST: step size 0.01"),
+    Setting("robustness", "robustness.pgd_restarts", "PGD restarts", 1, OURS, "one random start per image and loss"),
+    Setting("robustness", "robustness.clip", "clip examples to [0, 1]", True, MADRY, "the standard threat model"),
+    Setting("robustness", "robustness.images", "test images attacked (null = all)", None, OURS,
+            "all 10000 test images"),
     # ------------------------------------------------------------------ CIFAR-10 (section 4)
     Setting("cifar10", "cifar10.max_epochs", "epochs at most", 300, PAPER,
             '§4: "or the number of epochs reached 300"', reduction=True),
@@ -142,7 +155,7 @@ PROTOCOL: tuple[Setting, ...] = (
     Setting("cifar10", "cifar10.mlp.weight_decay", "MLP weight decay", 0.0, PAPER, "§4 (as above)"),
     Setting("cifar10", "cifar10.mlp.dampening", "MLP momentum dampening", 0.0, OURS,
             "no momentum, so it has no effect"),
-    Setting("cifar10", "cifar10.mlp.eps", "MLP adversarial eps", 0.03, PAPER,
+    Setting("cifar10", "cifar10.eps.mlp", "MLP adversarial eps", 0.03, PAPER,
             '§4: "0.03 for the fully connected network"'),
     Setting("cifar10", "cifar10.conv.lr", "conv net initial learning rate", 0.5, PAPER,
             '§4: "The initial learning rate was set to 0.5"'),
@@ -152,6 +165,6 @@ PROTOCOL: tuple[Setting, ...] = (
             "Torch7's optim.sgd, the author's framework, defaults to dampening = momentum"),
     Setting("cifar10", "cifar10.conv.weight_decay", "conv net weight decay", 0.001, PAPER,
             '§4: "The weight decay of 0.001"'),
-    Setting("cifar10", "cifar10.conv.eps", "conv net adversarial eps", 0.01, PAPER,
+    Setting("cifar10", "cifar10.eps.conv", "conv net adversarial eps", 0.01, PAPER,
             '§4: "0.01 for the convolutional network"'),
 )

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from advgrad.io import save_text
 
-__all__ = ["summarize", "curves_csv", "write_curves"]
+__all__ = ["summarize", "rounded", "curves_csv", "write_curves"]
+
+DIGITS = 4  # percentages: the test set resolves 0.01 %, a mean over seeds and epochs a bit more
 
 
 def summarize(curves: list[dict], seeds: Sequence[int], last_epochs: int) -> dict:
@@ -37,6 +39,18 @@ def summarize(curves: list[dict], seeds: Sequence[int], last_epochs: int) -> dic
             "seeds": list(seeds),
             "per_seed_pct": per_seed,
             "final_train_error_pct": statistics.fmean(final_train)}
+
+
+def rounded(metrics, digits: int = DIGITS):
+    """A metrics dict with every float rounded to `digits` decimals (what the numbers mean, and
+    what `dvc exp show` prints), nested dicts and lists included."""
+    if isinstance(metrics, float):
+        return round(metrics, digits)
+    if isinstance(metrics, dict):
+        return {k: rounded(v, digits) for k, v in metrics.items()}
+    if isinstance(metrics, list):
+        return [rounded(v, digits) for v in metrics]
+    return metrics
 
 
 def curves_csv(rows: list[dict], columns: Sequence[str]) -> str:

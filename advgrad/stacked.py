@@ -239,18 +239,34 @@ def dropout_masks(cfg: MLPConfig, batch_size: int, generators: Sequence[torch.Ge
     return masks
 
 
+def _clean_gradients(params: Params, x: Tensor, target: Tensor, activation: str, masks):
+    """Goodfellow et al.'s first pass: forward x, then ONE backward pass giving both the weight
+    gradients of J(x) [(dW, db) per layer] and dJ/dx, and J(x) per seed."""
+    inputs, hidden, logits = _forward_keep(params, x, activation, masks)
+    delta = _output_delta(logits, target)                            # (S, B, out)
+    grads = [None] * len(params)
+    for layer in range(len(params) - 1, -1, -1):
+        grad_in = _backprop_to_input(delta, params[layer][0])        # (S, B, in_l)
+        grads[layer] = (torch.bmm(inputs[layer].transpose(1, 2), delta), delta.sum(1, keepdim=True))
+        delta = (_hidden_backward(grad_in, hidden[layer - 1], masks[layer], activation) if layer > 0
+                 else (grad_in if masks[0] is None else grad_in.mul_(masks[0])))
+    return grads, delta, _loss(logits, target)
+
+
 def sgd_step(params: Params, x: Tensor, y: Tensor, cfg: MLPConfig, lr: float, eps: float,
              clip: bool = False, generators: Sequence[torch.Generator] | None = None,
-             masks: list[Tensor | None] | None = None) -> Tensor:
-    """One step of adversarial back-propagation (Algorithm 1) on every seed; params updated in place.
+             masks: list[Tensor | None] | None = None, clean_weight: float = 0.0) -> Tensor:
+    """One SGD step of adversarial back-propagation (Algorithm 1) on every seed, in place.
 
     x (S, B, in) float, y (S, B) class indices. With eps = 0 the first pass is skipped entirely
     and this is exactly standard back-propagation + SGD. `clip` clips the perturbed input to
-    [0, 1] (the author's code does not). With dropout, masks are drawn from `generators` (one
-    per seed) unless given in `masks` (as returned by `dropout_masks`).
+    the valid pixel range (the author's code does not). With dropout, masks are drawn from
+    `generators` (one per seed) unless given in `masks` (as returned by `dropout_masks`).
+    `clean_weight` a > 0 (with eps > 0) is Goodfellow et al.'s (2014) objective instead,
+    a J(x) + (1 - a) J(x + eps sign(grad_x J(x))) (their eq. 3, a = 0.5).
 
-    Returns the per-seed loss (S,) of the objective being minimised, J at the input actually
-    trained on (eq. 1: F = J(theta, x + mu, y)), before the update; it stays on the device.
+    Returns the per-seed loss (S,) of the objective being minimised, before the update (eq. 1:
+    F = J(theta, x + mu, y)); it stays on the device.
     """
     x = _per_seed(x, params[0][0].shape[0])                          # (S, B, in)
     target = _one_hot(y, cfg.sizes[-1], x.dtype)                     # (S, B, out)
@@ -259,12 +275,16 @@ def sgd_step(params: Params, x: Tensor, y: Tensor, cfg: MLPConfig, lr: float, ep
     # With dropout, both passes use the SAME masks: the perturbation is then the adversarial
     # direction of the very thinned network that this step trains (a fresh mask would aim the
     # perturbation at a different network). The paper does not combine the two on MNIST.
-
+    clean = None
     if eps > 0:
-        # Steps 1-2: forward x and back-propagate the error to the input layer only.
-        e = _input_gradient(params, x, target, cfg.activation, masks)
+        if clean_weight > 0:  # Goodfellow et al.: the clean pass is trained on too
+            clean, e, clean_loss = _clean_gradients(params, x, target, cfg.activation, masks)
+        else:
+            # Steps 1-2: forward x and back-propagate the error to the input layer only.
+            e = _input_gradient(params, x, target, cfg.activation, masks)
         # Step 3: z = x + eps * sign(e)   (eq. 2; sign(0) = 0).
         x = fgsm(x, e, eps, input_range(cfg) if clip else None)
+    step = lr if clean is None else lr * (1 - clean_weight)
 
     # Step 4: standard forward and backward pass on z (on x when eps = 0) ...
     inputs, hidden, logits = _forward_keep(params, x, cfg.activation, masks)
@@ -274,11 +294,15 @@ def sgd_step(params: Params, x: Tensor, y: Tensor, cfg: MLPConfig, lr: float, ep
         if layer > 0:  # the first layer's input gradient is not needed for learning
             grad_h = _backprop_to_input(delta, W)                    # (S, B, in_l), before W moves
         # ... Step 5: plain SGD with the gradients of step 4, dJ/dW = input^T delta, dJ/db = sum delta.
-        W.baddbmm_(inputs[layer].transpose(1, 2), delta, alpha=-lr)  # (S, in_l, out_l)
-        b.sub_(delta.sum(1, keepdim=True), alpha=lr)                 # (S, 1, out_l)
+        W.baddbmm_(inputs[layer].transpose(1, 2), delta, alpha=-step)  # (S, in_l, out_l)
+        b.sub_(delta.sum(1, keepdim=True), alpha=step)                   # (S, 1, out_l)
+        if clean is not None:
+            W.sub_(clean[layer][0], alpha=lr * clean_weight)
+            b.sub_(clean[layer][1], alpha=lr * clean_weight)
         if layer > 0:
             delta = _hidden_backward(grad_h, hidden[layer - 1], masks[layer], cfg.activation)
-    return _loss(logits, target)
+    loss = _loss(logits, target)
+    return loss if clean is None else clean_weight * clean_loss + (1 - clean_weight) * loss
 
 
 # ---------------------------------------------------------------------------------------------
@@ -449,7 +473,7 @@ class StackedSGD:
         cfg = self.cfg
         x, y = _gather(self.x, self.y, idx)                           # (S_g, B, in), (S_g, B)
         loss = sgd_step(self._group_params[group], x, y, cfg.mlp, cfg.lr, cfg.eps, cfg.clip,
-                            self._group_rng[group])                   # (S_g,) stays on the device
+                        self._group_rng[group], clean_weight=cfg.clean_weight)  # (S_g,) on the device
         loss_sum.add_(loss, alpha=idx.shape[1])
 
     def _group_steps(self, group: int, order: Tensor) -> Tensor:

@@ -61,13 +61,29 @@ class MnistDropout:
         _rate("mnist.dropout.hidden", self.hidden)
 
 
+MNIST_METHODS = ("backprop", "adversarial", "goodfellow")
+
+
+@dataclass(frozen=True)
+class MnistMethods:
+    """The activations each MNIST method trains (at every width); [] turns a method off."""
+    backprop: tuple[str, ...]
+    adversarial: tuple[str, ...]
+    goodfellow: tuple[str, ...]
+
+    def __post_init__(self):
+        for method in MNIST_METHODS:
+            _members(getattr(self, method), ACTIVATIONS, f"mnist.methods.{method}")
+
+
 @dataclass(frozen=True)
 class MnistParams:
     datasets: tuple[str, ...]
     epochs: int
     batch_size: int
     units: tuple[int, ...]
-    activations: tuple[str, ...]
+    methods: MnistMethods
+    clean_weight: float
     lr: ActivationLR
     init_std: float
     last_epochs: int
@@ -78,7 +94,7 @@ class MnistParams:
 
     def __post_init__(self):
         _members(self.datasets, MNIST_DATASETS, "mnist.datasets")
-        _members(self.activations, ACTIVATIONS, "mnist.activations")
+        _check(0 < self.clean_weight < 1, "mnist.clean_weight", "a number in (0, 1)", self.clean_weight)
         for u in self.units:
             _check(u > 0, "mnist.units", "a list of positive integers", u)
         _check(self.epochs > 0, "mnist.epochs", "a positive integer", self.epochs)
@@ -90,6 +106,15 @@ class MnistParams:
             _check(self.train_size > self.validation_size, "mnist.train_size",
                    f"null or an integer > mnist.validation_size ({self.validation_size})", self.train_size)
 
+    def trained(self, method: str) -> tuple[str, ...]:
+        """The activations `method` trains."""
+        return getattr(self.methods, method)
+
+    @property
+    def activations(self) -> tuple[str, ...]:
+        """Every activation some method trains, in the paper's order."""
+        return tuple(a for a in ACTIVATIONS if any(a in self.trained(m) for m in MNIST_METHODS))
+
 
 ATTACK_INPUTS = ("pixels", "standardized")
 
@@ -97,14 +122,32 @@ ATTACK_INPUTS = ("pixels", "standardized")
 @dataclass(frozen=True)
 class AttackParams:
     eps: tuple[float, ...]
-    whitebox_eps: tuple[float, ...]
     clip: bool
     inputs: str
 
     def __post_init__(self):
         _check(self.inputs in ATTACK_INPUTS, "attack.inputs", " | ".join(ATTACK_INPUTS), self.inputs)
-        for e in self.eps + self.whitebox_eps:
-            _check(e >= 0, "attack.eps / attack.whitebox_eps", "non-negative numbers", e)
+        for e in self.eps:
+            _check(e >= 0, "attack.eps", "non-negative numbers", e)
+
+
+@dataclass(frozen=True)
+class RobustnessParams:
+    eps: tuple[float, ...]
+    pgd_steps: int
+    pgd_step_size: float
+    pgd_restarts: int
+    clip: bool
+    images: int | None
+
+    def __post_init__(self):
+        for e in self.eps:
+            _check(e >= 0, "robustness.eps", "a list of non-negative numbers", e)
+        _check(self.pgd_steps > 0, "robustness.pgd_steps", "a positive integer", self.pgd_steps)
+        _check(self.pgd_step_size > 0, "robustness.pgd_step_size", "a positive number", self.pgd_step_size)
+        _check(self.pgd_restarts > 0, "robustness.pgd_restarts", "a positive integer", self.pgd_restarts)
+        if self.images is not None:
+            _check(self.images > 0, "robustness.images", "null or a positive integer", self.images)
 
 
 @dataclass(frozen=True)
@@ -127,12 +170,11 @@ class CifarDropout:
 
 @dataclass(frozen=True)
 class CifarConvParams:
-    """The SGD settings and eps of one CIFAR-10 architecture (the conv net's section)."""
+    """The SGD settings of one CIFAR-10 architecture (the conv net's section)."""
     lr: float
     momentum: float
     dampening: float
     weight_decay: float
-    eps: float
     section = "cifar10.conv"
 
     def __post_init__(self):
@@ -140,7 +182,6 @@ class CifarConvParams:
         _check(0 <= self.momentum < 1, f"{self.section}.momentum", "a number in [0, 1)", self.momentum)
         _check(0 <= self.dampening <= 1, f"{self.section}.dampening", "a number in [0, 1]", self.dampening)
         _check(self.weight_decay >= 0, f"{self.section}.weight_decay", "a non-negative number", self.weight_decay)
-        _check(self.eps >= 0, f"{self.section}.eps", "a non-negative number", self.eps)
 
 
 @dataclass(frozen=True)
@@ -155,13 +196,22 @@ class CifarMlpParams(CifarConvParams):
 
 
 @dataclass(frozen=True)
+class CifarEps:
+    mlp: float
+    conv: float
+
+    def __post_init__(self):
+        for arch in CIFAR_ARCHS:
+            _check(getattr(self, arch) >= 0, f"cifar10.eps.{arch}", "a non-negative number", getattr(self, arch))
+
+
+@dataclass(frozen=True)
 class CifarParams:
     datasets: tuple[str, ...]
     preprocessing: tuple[str, ...]
     zca_epsilon: float
     gcn: bool
-    archs: tuple[str, ...]
-    methods: tuple[str, ...]
+    methods: dict[str, tuple[str, ...]]  # method -> the architectures it trains
     train_size: int | None
     max_epochs: int
     batch_size: int
@@ -171,14 +221,23 @@ class CifarParams:
     halving_decay: float
     init_std: float
     dropout: CifarDropout
+    eps: CifarEps
     mlp: CifarMlpParams
     conv: CifarConvParams
+
+    @property
+    def cells(self) -> list[tuple[str, str]]:
+        """(arch, method) of every Table 3 cell to train, in the paper's order."""
+        return [(arch, method) for arch in CIFAR_ARCHS for method in CIFAR_METHODS if arch in self.methods[method]]
 
     def __post_init__(self):
         _members(self.datasets, CIFAR_DATASETS, "cifar10.datasets")
         _members(self.preprocessing, CIFAR_PREPS, "cifar10.preprocessing")
-        _members(self.archs, CIFAR_ARCHS, "cifar10.archs")
-        _members(self.methods, CIFAR_METHODS, "cifar10.methods")
+        missing = [m for m in CIFAR_METHODS if m not in self.methods]
+        _check(not missing and len(self.methods) == len(CIFAR_METHODS), "cifar10.methods",
+               f"a mapping of {', '.join(CIFAR_METHODS)} to lists of architectures", dict(self.methods))
+        for method, archs in self.methods.items():
+            _members(archs, CIFAR_ARCHS, f"cifar10.methods.{method}")
         _check(self.zca_epsilon > 0, "cifar10.zca_epsilon", "a positive number", self.zca_epsilon)
         if self.train_size is not None:
             _check(self.train_size > 0, "cifar10.train_size", "null or a positive integer", self.train_size)
@@ -200,6 +259,7 @@ class Params:
     device: str
     mnist: MnistParams
     attack: AttackParams
+    robustness: RobustnessParams
     cifar10: CifarParams
 
     def __post_init__(self):
@@ -223,6 +283,11 @@ def _describe(tp) -> str:
 
 def _convert(tp, value, key: str):
     origin = typing.get_origin(tp)
+    if origin is dict:  # {name: value}: names are checked by the owner
+        if not isinstance(value, dict):
+            raise ParamsError(f"params.yaml: {key} must be a mapping; got {value!r}")
+        _, item = typing.get_args(tp)
+        return {k: _convert(item, v, f"{key}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ParamsError(f"params.yaml: {key} must be a mapping with keys "

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from advgrad.figures import plot_error_curves, plot_whitebox
+from advgrad.figures import plot_error_curves, plot_robustness
 from advgrad.io import save_json, save_text
 from advgrad.report import metrics_json, render_tables
-from advgrad.stats import paired_difference
+from advgrad.stats import mean_std, paired_difference
 from stages.common import cli, stage_errors
-from stages.params import Params
+from stages.params import MNIST_METHODS, Params
+
+FIGURE1_METHODS = ("backprop", "adversarial")  # the paper's Figure 1 shows these
 
 
 def notes(params: Params) -> list[str]:
@@ -44,6 +46,16 @@ def notes(params: Params) -> list[str]:
         "experiment and of Figures 2-3 train without the validation split.",
         "FGSM transfer: source seed i attacks the back-prop and the adversarial target of seed i+1, "
         "never its own seed.",
+        "Goodfellow et al.'s method (beyond the paper): their eq. 3, "
+        f"{params.mnist.clean_weight:g} J(x) + {1 - params.mnist.clean_weight:g} J(x + mu), with this project's "
+        "nets, eps, learning rates, epochs, seeds and loss; mu held constant. Not Table 1's 0.78 % (a 2x1600 "
+        "maxout net with dropout under another protocol).",
+        "Robustness (beyond the paper): each net attacked with its own gradients on the first "
+        f"{'all' if params.robustness.images is None else params.robustness.images} test images; FGSM and "
+        f"L-infinity PGD ({params.robustness.pgd_steps} steps of {params.robustness.pgd_step_size:g}, uniform "
+        f"random start, {params.robustness.pgd_restarts} restart(s)), examples "
+        + ("clipped to [0, 1]" if params.robustness.clip else "not clipped")
+        + "; an image is broken if the training objective or softmax cross-entropy breaks it.",
         f"Figure 2's dropout net: input dropout {params.mnist.dropout.input}, hidden dropout "
         f"{params.mnist.dropout.hidden} (rates not given in the paper; Srivastava et al. 2014's MNIST values).",
         "CIFAR-10 'simple' normalisation: one global scalar mean and std of the training set "
@@ -111,35 +123,60 @@ def _per_seed(metrics: dict) -> dict[int, float]:
     return dict(zip(metrics.get("seeds", []), metrics.get("per_seed_pct", [])))
 
 
-def gather(params: Params, runs: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
-    """The results dict of advgrad.report, plus the per-dataset curves of Figure 1's nets."""
+def robustness_entry(csv_path: Path) -> dict | None:
+    """One robustness CSV as {"n_images", "fgsm": {eps: stat}, "pgd": {eps: stat}}, a stat being
+    the mean ± std over seeds of the error in percent (eps "0" is the clean error)."""
+    if not csv_path.exists():
+        return None
+    df = pd.read_csv(csv_path)
+    entry = {"n_images": int(df["n_images"].iloc[0])}
+    for attack, rows in df.groupby("attack"):
+        entry[attack] = {}
+        for eps, at_eps in rows.groupby("eps"):
+            mean, std = mean_std(at_eps.sort_values("seed")["error_pct"].tolist())
+            entry[attack][f"{eps:g}"] = {"error_pct": mean, "std_pct": std, "n_seeds": len(at_eps)}
+    return entry
+
+
+def gather(params: Params, runs: Path) -> tuple[dict, dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """The results dict of advgrad.report, plus per dataset the curves of Figure 1's nets and the
+    robustness rows of every net."""
     p = params.mnist
     curve_units = fig1_units(params)
-    table2, attack, sparsity, table3, curves = {}, {}, {}, {}, {}
+    table2, attack, sparsity, table3, curves, robustness, robust_rows = {}, {}, {}, {}, {}, {}, {}
     run_metrics = []
     for ds in p.datasets:
-        rows, frames = {}, []
+        rows, frames, robust = {}, [], []
         for act in p.activations:
             for units in p.units:
-                per_seed = {}
-                for method in ("backprop", "adversarial"):
+                cfg, per_seed = f"{act}-{units}", {}
+                for method in MNIST_METHODS:
+                    if act not in p.trained(method):
+                        continue
                     key = f"{ds}-{act}-{units}-{method}"
                     m = _read_json(runs / key / "metrics.json")
-                    if m is None:
-                        continue
-                    run_metrics.append(m)
-                    rows.setdefault(f"{act}-{units}", {})[method] = _statistic(m)
-                    per_seed[method] = _per_seed(m)
-                    curves_csv = runs / key / "curves.csv"
-                    if units == curve_units and curves_csv.exists():
-                        frames.append(pd.read_csv(curves_csv).assign(activation=act, method=method))
-                if len(per_seed) == 2:
-                    diff = paired_difference(per_seed["adversarial"], per_seed["backprop"])
-                    if diff is not None:
-                        rows[f"{act}-{units}"]["difference"] = diff
+                    if m is not None:
+                        run_metrics.append(m)
+                        rows.setdefault(cfg, {})[method] = _statistic(m)
+                        per_seed[method] = _per_seed(m)
+                        curves_csv = runs / key / "curves.csv"
+                        if units == curve_units and method in FIGURE1_METHODS and curves_csv.exists():
+                            frames.append(pd.read_csv(curves_csv).assign(activation=act, method=method))
+                    r_csv = runs / "robustness" / f"{key}.csv"
+                    entry = robustness_entry(r_csv)
+                    if entry is not None:
+                        robustness.setdefault(ds, {}).setdefault(cfg, {})[method] = entry
+                        robust.append(pd.read_csv(r_csv).assign(config=f"2x{units} {act}", method=method))
+                for method, name in (("adversarial", "difference"), ("goodfellow", "goodfellow_difference")):
+                    if method in per_seed and "backprop" in per_seed:
+                        diff = paired_difference(per_seed[method], per_seed["backprop"])
+                        if diff is not None:
+                            rows[cfg][name] = diff
         table2[ds] = rows
         if frames:
             curves[ds] = pd.concat(frames, ignore_index=True)
+        if robust:
+            robust_rows[ds] = pd.concat(robust, ignore_index=True)
         for method in ("backprop", "adversarial", "dropout"):
             m = _read_json(runs / f"{ds}-relu-400-{method}-fit" / "metrics.json")
             if m is not None:
@@ -158,13 +195,12 @@ def gather(params: Params, runs: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
                             "figure_zero_frac": {k: s[k]["figure_overall"] for k in ("backprop", "adversarial")}}
     c = params.cifar10
     for ds in c.datasets:
-        for arch in c.archs:
+        for arch, method in c.cells:
             for prep in c.preprocessing:
-                for method in c.methods:
-                    m = _read_json(runs / f"{ds}-{arch}-{prep}-{method}" / "metrics.json")
-                    if m is not None:
-                        run_metrics.append(m)
-                        table3.setdefault(f"{arch}-{prep}", {})[method] = _statistic(m)
+                m = _read_json(runs / f"{ds}-{arch}-{prep}-{method}" / "metrics.json")
+                if m is not None:
+                    run_metrics.append(m)
+                    table3.setdefault(f"{arch}-{prep}", {})[method] = _statistic(m)
     run = {
         "datasets": list(p.datasets), "cifar_datasets": list(c.datasets),
         "settings": flat_settings(params),
@@ -174,27 +210,21 @@ def gather(params: Params, runs: Path) -> tuple[dict, dict[str, pd.DataFrame]]:
         "data_verified": bool(run_metrics) and all(m.get("data_verified", False) for m in run_metrics),
     }
     results = {"run": run, "table2": table2, "attack": attack, "sparsity": sparsity,
-               "table3": table3, "notes": notes(params)}
-    return results, curves
+               "robustness": robustness, "table3": table3, "notes": notes(params)}
+    return results, curves, robust_rows
 
 
-def write_figures(params: Params, runs: Path, curves: dict[str, pd.DataFrame], out: Path) -> None:
+def write_figures(params: Params, runs: Path, curves: dict[str, pd.DataFrame],
+                  robust_rows: dict[str, pd.DataFrame], out: Path) -> None:
     """Build reports/figures in a temporary folder, then swap it into place."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".figures.", dir=out.parent))
     try:
         for ds, df in curves.items():
             plot_error_curves(df, tmp / f"fig1_error_curves-{ds}.png", units=fig1_units(params))
+        for ds, df in robust_rows.items():
+            plot_robustness(df, tmp / f"robustness-{ds}.png", title=f"{ds}: white-box error against eps")
         for ds in params.mnist.datasets:
-            frames = []
-            for act in params.mnist.activations:
-                for units in params.mnist.units:
-                    for method in ("backprop", "adversarial"):
-                        f = runs / "whitebox" / f"{ds}-{act}-{units}-{method}.csv"
-                        if f.exists():
-                            frames.append(pd.read_csv(f).assign(model=f"2x{units} {act} {method}"))
-            if frames:
-                plot_whitebox(pd.concat(frames, ignore_index=True), tmp / f"whitebox_fgsm-{ds}.png")
             for fig in ("fig2_first_layer_weights", "fig3_hidden_activations"):
                 src = runs / "analysis" / ds / f"{fig}.png"
                 if src.exists():
@@ -208,8 +238,8 @@ def write_figures(params: Params, runs: Path, curves: dict[str, pd.DataFrame], o
 def main(argv=None) -> None:
     args, params = cli(__doc__, argv, ("--runs", Path, Path("runs")), ("--out", Path, Path("reports")))
     with stage_errors("report"):
-        results, curves = gather(params, args.runs)
-        write_figures(params, args.runs, curves, args.out / "figures")
+        results, curves, robust_rows = gather(params, args.runs)
+        write_figures(params, args.runs, curves, robust_rows, args.out / "figures")
         save_json(metrics_json(results), args.out / "metrics.json")
         save_text(render_tables(results), args.out / "tables.md")
 

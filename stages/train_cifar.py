@@ -22,7 +22,7 @@ from advgrad.checkpoint import save_models
 from advgrad.cifar_trainer import CURVE_COLUMNS, CifarConfig, curve_rows, summarize, train
 from advgrad.data import load_cifar
 from advgrad.io import save_json
-from advgrad.results import write_curves
+from advgrad.results import rounded, write_curves
 from stages.common import (
     ResumeCheckpoint,
     cli,
@@ -44,8 +44,8 @@ log = logging.getLogger("advgrad")
 def train_config(params: Params, arch: str, method: str) -> CifarConfig:
     """The trainer's configuration for one Table 3 cell, from params.yaml.
 
-    Only the keys of `arch` are read (cifar10.mlp.units for the MLP, the conv dropout rate for
-    the conv net), so the configuration of one architecture never changes with the other's.
+    Only the keys of `arch` and of `method` are read (cifar10.eps.<arch> by the adversarial
+    methods, cifar10.dropout by the dropout ones), as the cell's stage in dvc.yaml lists them.
     """
     c = params.cifar10
     dropout = method.endswith("-dropout")
@@ -57,7 +57,7 @@ def train_config(params: Params, arch: str, method: str) -> CifarConfig:
     return CifarConfig(
         arch=arch, seeds=tuple(range(params.seed_base, params.seed_base + params.seeds)),
         lr=a.lr, momentum=a.momentum, dampening=a.dampening, weight_decay=a.weight_decay,
-        eps=a.eps if method.startswith("adversarial") else 0.0,
+        eps=getattr(c.eps, arch) if method.startswith("adversarial") else 0.0,
         p_input=c.dropout.input if dropout else 0.0,
         p_fc=c.dropout.fc if dropout else 0.0,
         **arch_only,
@@ -123,8 +123,8 @@ def run(config: dict, data, device: torch.device, model_path: Path, run_dir: Pat
                          f"{checkpoint.path}")
             raise stopped(name, err, where) from None
 
-    metrics = {**summarize(state), "n_train": n, "data_verified": bool(data.meta.get("verified", False)),
-               "provenance": provenance(device)}
+    metrics = {**rounded(summarize(state)), "n_train": n,
+               "data_verified": bool(data.meta.get("verified", False)), "provenance": provenance(device)}
     write_outputs(config, tc, state, metrics, Path(model_path), Path(run_dir))
     if checkpoint is not None:
         checkpoint.clear()  # only once every output is in place

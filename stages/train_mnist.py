@@ -4,8 +4,9 @@
         --activation relu --units 800 --data data/processed/mnist.pt \
         --model models/mnist-relu-800-adversarial.pt --run-dir runs/mnist-relu-800-adversarial
 
-Methods: `backprop` (eps = 0), `adversarial` (eps from params), `dropout` (eps = 0 with the
-dropout rates of params: the Figure 2 comparison net). Split `train` is the whole training set
+Methods: `backprop` (eps = 0), `adversarial` (eps from params), `goodfellow` (Goodfellow et
+al. 2014's objective with the same eps, beyond the paper), `dropout` (eps = 0 with the dropout
+rates of params: the Figure 2 comparison net). Split `train` is the whole training set
 (Table 2); `fit` leaves out the validation split (the FGSM transfer experiment, Figures 2-3).
 Writes the model file (advgrad.checkpoint), curves.csv (one row per seed and epoch) and
 metrics.json (the Table 2 statistic). An interrupted run resumes from its last finished epoch
@@ -24,7 +25,7 @@ from advgrad.data import load_mnist
 from advgrad.io import save_json
 from advgrad.mnist_model import NUM_CLASSES, MLPConfig
 from advgrad.mnist_trainer import MnistConfig, train
-from advgrad.results import summarize, write_curves
+from advgrad.results import rounded, summarize, write_curves
 from stages.common import (
     ResumeCheckpoint,
     cli,
@@ -40,15 +41,17 @@ from stages.params import ACTIVATIONS, MNIST_DATASETS, Params
 
 log = logging.getLogger("advgrad.train")
 
-METHODS = ("backprop", "adversarial", "dropout")
+METHODS = ("backprop", "adversarial", "goodfellow", "dropout")
 SPLITS = ("train", "fit")
+ADVERSARIAL = ("adversarial", "goodfellow")  # the methods that train on perturbed inputs
 CURVE_COLUMNS = ("epoch", "seed", "train_error", "test_error", "train_loss")
 
 
 def build_config(params: Params, activation: str, units: int, method: str,
                  input_stats: tuple[float, float] = (0.0, 1.0)) -> MnistConfig:
-    """The paper's protocol for one configuration, from params.yaml: eps only for the
-    adversarial method (eps = 0 is plain back-propagation), dropout only for the dropout net;
+    """The paper's protocol for one configuration, from params.yaml: eps (and clip) only for the
+    adversarial and Goodfellow methods (eps = 0 is plain back-propagation), the clean-loss weight
+    only for Goodfellow's, dropout only for the dropout net;
     `input_stats` (mean, std) standardize the inputs (the default 0, 1: pixels as they are)."""
     p = params.mnist
     dropout = p.dropout if method == "dropout" else None
@@ -58,12 +61,13 @@ def build_config(params: Params, activation: str, units: int, method: str,
                       dropout_hidden=dropout.hidden if dropout else 0.0,
                       input_mean=input_stats[0], input_std=input_stats[1]),
         lr=getattr(p.lr, activation),
-        eps=params.eps if method == "adversarial" else 0.0,
+        eps=params.eps if method in ADVERSARIAL else 0.0,
         epochs=p.epochs,
         batch_size=p.batch_size,
         init_std=p.init_std,
         seeds=tuple(range(params.seed_base, params.seed_base + params.seeds)),
-        clip=p.clip if method == "adversarial" else False,
+        clip=p.clip if method in ADVERSARIAL else False,
+        clean_weight=p.clean_weight if method == "goodfellow" else 0.0,
     )
 
 
@@ -137,8 +141,9 @@ def main(argv=None) -> None:
                                   __spec__.name)  # this module's name, also under python -m
         state = run(cfg, train_split, data.test, device, name, resume, workers)
         summary = summarize(state["curves"], cfg.seeds, params.mnist.last_epochs)
-        metrics = {**summary, "epochs": cfg.epochs, "last_epochs": params.mnist.last_epochs,
-                   "n_train": len(train_split.y), "data_verified": bool(data.meta.get("verified", False)),
+        # No copies of params (DVC shows them beside the metrics); run-specific facts in provenance.
+        metrics = {**rounded(summary), "n_train": len(train_split.y),
+                   "data_verified": bool(data.meta.get("verified", False)),
                    "provenance": provenance(device, workers=workers)}
         write_outputs(cfg, state, metrics, meta, args.model, args.run_dir)
         resume.clear()

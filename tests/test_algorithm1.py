@@ -11,7 +11,7 @@ import torch.nn.functional as F
 import torchattacks
 from torch import nn
 
-from advgrad.algorithm1 import adversarial_step
+from advgrad.algorithm1 import adversarial_step, goodfellow_step
 
 
 def _net(seed=0):
@@ -91,3 +91,21 @@ def test_eps_zero_runs_no_input_gradient_pass():
     x, y = _batch()
     adversarial_step(model, F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0.1), x, y, eps=0.0)
     assert len(calls) == 1  # standard back-propagation: one forward pass
+
+
+def test_goodfellow_step_is_eq_3_written_out():
+    """J~ = a J(x) + (1 - a) J(x + eps sign(grad_x J(x))), the perturbation held constant."""
+    x, y = _batch()
+    ours, theirs = _net(), _net()
+    _, loss = goodfellow_step(ours, F.cross_entropy, torch.optim.SGD(ours.parameters(), lr=0.5), x, y, 0.1, 0.5)
+    opt = torch.optim.SGD(theirs.parameters(), lr=0.5)
+    v = x.clone().requires_grad_()
+    F.cross_entropy(theirs(v), y).backward()
+    z = (x + 0.1 * v.grad.sign()).detach()
+    opt.zero_grad()
+    expected = 0.5 * F.cross_entropy(theirs(x), y) + 0.5 * F.cross_entropy(theirs(z), y)
+    expected.backward()
+    opt.step()
+    torch.testing.assert_close(loss, expected.detach())
+    for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-7)

@@ -8,10 +8,12 @@ from advgrad.analysis import first_layer_weights, hidden_activations, zero_fract
 from advgrad.attack import (
     error_pct,
     fgsm_examples,
+    pgd_examples,
+    robustness_errors,
+    softmax_ce,
     transfer_errors,
     transfer_experiment,
     transfer_pairs,
-    whitebox_errors,
 )
 from advgrad.mnist_model import bce_loss
 
@@ -42,12 +44,43 @@ def test_fgsm_moves_x0_towards_the_boundary_and_leaves_zero_gradient_inputs_alon
     torch.testing.assert_close(x_adv[:, 1], x[:, 1])  # sign(0) = 0
 
 
-@pytest.mark.parametrize("eps", [0.0, 0.125, 0.33, 0.71, 1.5])
-def test_whitebox_error_is_the_fraction_within_eps_of_the_boundary(eps):
+@pytest.mark.parametrize("eps", [0.0, 0.125, 0.33, 0.71])
+def test_whitebox_fgsm_and_pgd_error_is_the_fraction_within_eps_of_the_boundary(eps):
+    """Closed form: on the threshold model both attacks move x0 by eps towards the boundary (PGD
+    in 40 steps of 0.03 from a random start, enough to reach the ball's edge), so exactly the
+    samples with |x0| < eps are broken."""
     x, y = grid()
     closed_form = 100.0 * float((x[:, 0].abs() < eps).float().mean())
-    rows = whitebox_errors({3: threshold_model()}, x, y, [eps])
-    assert rows == [{"seed": 3, "eps": eps, "error_pct": pytest.approx(closed_form)}]
+    rows = robustness_errors({3: threshold_model()}, x, y, [eps], steps=40, step_size=0.03, clip=None)
+    assert rows == [{"seed": 3, "attack": a, "eps": eps, "n_images": 40, "error_pct": pytest.approx(closed_form)}
+                    for a in ("fgsm", "pgd")]
+
+
+def test_pgd_equals_torchattacks_pgd_from_the_same_start():
+    import torchattacks
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3))
+    x, y = torch.rand(16, 8), torch.randint(0, 3, (16,))
+    torch.manual_seed(5)
+    start = torch.empty_like(x).uniform_(-0.1, 0.1)  # the draw torchattacks makes first
+    torch.manual_seed(5)
+    expected = torchattacks.PGD(model, eps=0.1, alpha=0.02, steps=7, random_start=True)(x, y)
+    ours = pgd_examples(model, x, y, 0.1, 7, 0.02, clip=(0.0, 1.0), objective=softmax_ce, start=start)
+    torch.testing.assert_close(ours, expected, rtol=0, atol=1e-6)
+    assert (ours - x).abs().max() <= 0.1 + 1e-6 and not torch.allclose(ours, x + start)
+
+
+def test_pgd_is_at_least_as_strong_as_fgsm_on_a_nonlinear_net():
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 3))
+    x, y = torch.rand(200, 8), torch.randint(0, 3, (200,))
+    rows = {(r["attack"], r["eps"]): r["error_pct"]
+            for r in robustness_errors({0: model}, x, y, [0.0, 0.05, 0.2], steps=20, step_size=0.02)}
+    assert rows[("fgsm", 0.0)] == rows[("pgd", 0.0)] == error_pct(model, x, y)
+    for eps in (0.05, 0.2):
+        assert rows[("pgd", eps)] >= rows[("fgsm", eps)] >= rows[("fgsm", 0.0)]
+    assert rows[("pgd", 0.2)] > rows[("fgsm", 0.0)]
 
 
 def test_transfer_pairs_give_both_targets_the_next_seed_never_the_sources():

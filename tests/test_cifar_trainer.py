@@ -316,7 +316,7 @@ def test_stage_run_writes_model_curves_and_metrics(stage_setup):
     assert list(curves[0]) == ["epoch", "seed", "train_error", "test_error", "online_train_error", "lr"]
     assert saved_metrics == json.loads(json.dumps(metrics))
     assert saved_metrics["n_seeds"] == 2 and saved_metrics["epochs_run"] == [2, 2]
-    assert saved_metrics["per_seed_pct"] == [100 * float(curves[i]["test_error"]) for i in (1, 3)]
+    assert saved_metrics["per_seed_pct"] == [round(100 * float(curves[i]["test_error"]), 4) for i in (1, 3)]
     assert saved_metrics["data_verified"] is False and model["config"]["method"] == "adversarial-dropout"
     assert model["config"]["train"]["eps"] == 0.03
     assert not checkpoint.path.exists()  # cleared once the outputs are written

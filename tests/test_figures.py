@@ -12,8 +12,8 @@ import torch
 from advgrad.figures import (
     plot_activation_histograms,
     plot_error_curves,
+    plot_robustness,
     plot_weight_tiles,
-    plot_whitebox,
     weight_mosaic,
 )
 
@@ -103,13 +103,21 @@ def test_activation_histograms_png_and_zero_fraction(out):
     assert fig.axes[0].get_yscale() == "log"
 
 
-def test_whitebox_png_one_line_per_model(out):
-    df = pd.DataFrame({"model": ["relu-400-backprop"] * 4 + ["relu-400-adversarial"] * 4,
-                       "eps": [0.0, 0.1, 0.1, 0.25] * 2,
-                       "error_pct": [1.0, 20.0, 30.0, 80.0, 1.0, 5.0, 7.0, 20.0]})
-    fig = plot_whitebox(df, out)
+def test_robustness_png_colour_per_method_dash_per_attack_and_seed_band(out):
+    rows = []
+    for method, base in (("backprop", 10.0), ("adversarial", 2.0)):
+        for seed, shift in ((0, 0.0), (1, 2.0)):
+            for attack, factor in (("fgsm", 1.0), ("pgd", 2.0)):
+                for eps in (0.0, 0.1, 0.3):
+                    rows.append({"config": "2x400 relu", "method": method, "seed": seed, "attack": attack,
+                                 "eps": eps, "error_pct": base * factor * eps * 10 + shift})
+    fig = plot_robustness(pd.DataFrame(rows), out, title="mnist")
     assert_png(out)
     lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
-    assert set(lines) == {"relu-400-backprop", "relu-400-adversarial"}
-    np.testing.assert_allclose(lines["relu-400-backprop"].get_xdata(), [0.0, 0.1, 0.25])
-    np.testing.assert_allclose(lines["relu-400-backprop"].get_ydata(), [1.0, 25.0, 80.0])  # mean of 20, 30
+    assert set(lines) == {"backprop FGSM", "backprop PGD", "adversarial FGSM", "adversarial PGD"}
+    assert lines["backprop FGSM"].get_linestyle() == "--" and lines["backprop PGD"].get_linestyle() == "-"
+    colours = {name: line.get_color() for name, line in lines.items()}
+    assert colours["backprop FGSM"] == colours["backprop PGD"] != colours["adversarial PGD"]
+    np.testing.assert_allclose(lines["adversarial PGD"].get_xdata(), [0.0, 0.1, 0.3])
+    np.testing.assert_allclose(lines["adversarial PGD"].get_ydata(), [1.0, 5.0, 13.0])  # mean of the two seeds
+    assert len(fig.axes[0].collections) == 4  # one seed band per line

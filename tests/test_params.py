@@ -26,7 +26,9 @@ def test_repository_params_are_the_papers_protocol():
     assert p.mnist.validation_size == 10000 and p.mnist.clip is False  # the author's code
     assert p.attack.eps == (0.25, 0.5)
     c = p.cifar10
-    assert (c.mlp.eps, c.conv.eps) == (0.03, 0.01) and c.mlp.units == 3000
+    assert (c.eps.mlp, c.eps.conv) == (0.03, 0.01) and c.mlp.units == 3000
+    assert c.cells == [(a, m) for a in ("mlp", "conv") for m in ("backprop", "backprop-dropout", "adversarial",
+                                                                   "adversarial-dropout")]
     assert c.max_epochs == 300 and c.batch_size == 128 and c.max_norm == 4.0 and c.init_std == 0.01
     assert c.max_halvings == 8 and c.target_train_error == 0.0001 and c.train_size is None
     assert (c.mlp.lr, c.mlp.momentum, c.mlp.weight_decay) == (0.1, 0.0, 0.0)
@@ -61,12 +63,17 @@ def _set(raw, dotted, value):
     ("seeds", 0, "seeds = 0 is invalid"),
     ("seeds", 2.5, "seeds must be integer"),
     ("device", "tpu", "device = 'tpu' is invalid; allowed: auto | cpu | cuda"),
-    ("mnist.activations", ["relu", "swish"], "mnist.activations = 'swish' is invalid"),
+    ("mnist.methods.goodfellow", ["relu", "swish"], "mnist.methods.goodfellow = 'swish' is invalid"),
+    ("mnist.clean_weight", 1.0, "mnist.clean_weight = 1.0 is invalid"),
+    ("attack.inputs", "normalised", "attack.inputs = 'normalised' is invalid; allowed: pixels | standardized"),
+    ("robustness.pgd_steps", 0, "robustness.pgd_steps = 0 is invalid"),
+    ("robustness.images", 0, "robustness.images = 0 is invalid"),
     ("mnist.datasets", ["kmnist"], "allowed: a list of mnist, fashion-mnist"),
     ("mnist.datasets", "mnist", "mnist.datasets must be a list of string"),
     ("mnist.units", [0], "mnist.units = 0 is invalid"),
     ("mnist.train_size", 5000, "mnist.train_size = 5000 is invalid"),
-    ("cifar10.methods", ["dropconnect"], "cifar10.methods = 'dropconnect' is invalid"),
+    ("cifar10.methods", ["backprop"], "cifar10.methods must be a mapping"),
+    ("cifar10.methods.adversarial", ["resnet"], "cifar10.methods.adversarial = 'resnet' is invalid"),
     ("cifar10.dropout.fc", 1.0, "cifar10.dropout.fc = 1.0 is invalid"),
     ("mnist.lr", {"relu": 0.05}, "missing key mnist.lr.logistic"),
 ])

@@ -272,9 +272,9 @@ def test_an_output_folder_that_cannot_be_created_is_one_line(workspace, monkeypa
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "missing"])
-@pytest.mark.parametrize("stage", ["attack", "analyze", "whitebox"])
+@pytest.mark.parametrize("stage", ["attack", "analyze", "robustness"])
 def test_a_corrupt_model_read_by_an_evaluation_stage_is_one_line_naming_the_file(workspace, damage, stage):
-    from stages import whitebox
+    from stages import robustness
 
     for method in ("backprop", "adversarial", "dropout"):
         train(method)
@@ -291,8 +291,8 @@ def test_a_corrupt_model_read_by_an_evaluation_stage_is_one_line_naming_the_file
             "analyze": (analyze.main, ["--data", "data/processed/mnist.pt", "--backprop",
                                        "models/mnist-relu-16-backprop-fit.pt", "--adversarial", str(model),
                                        "--dropout", "models/mnist-relu-16-dropout-fit.pt", "--out", "runs/an"]),
-            "whitebox": (whitebox.main, ["--data", "data/processed/mnist.pt", "--model", str(model),
-                                         "--out", "runs/wb.csv"])}
+            "robustness": (robustness.main, ["--data", "data/processed/mnist.pt", "--model", str(model),
+                                             "--out", "runs/wb.csv"])}
     fn, args = argv[stage]
     with pytest.raises(SystemExit) as stop:
         fn(args)
@@ -342,7 +342,7 @@ def test_a_download_killed_midway_leaves_nothing_the_next_run_keeps(tmp_path):
 
 
 def test_every_stage_validates_params_before_any_work(workspace, monkeypatch):
-    from stages import whitebox
+    from stages import robustness
 
     raw = yaml.safe_load(Path("params.yaml").read_text())
     raw["cifar10"]["dropout"]["fc"] = 1.5  # a typo in a branch the stage does not even use
@@ -354,7 +354,7 @@ def test_every_stage_validates_params_before_any_work(workspace, monkeypatch):
                                  "relu", "--units", "16", "--data", "data/processed/mnist.pt", "--model", "m.pt",
                                  "--run-dir", "r"]),
              (attack.main, ["--data", "d", "--source", "s", "--adversarial", "a", "--out", "o"]),
-             (whitebox.main, ["--data", "d", "--model", "m", "--out", "o"]),
+             (robustness.main, ["--data", "d", "--model", "m", "--out", "o"]),
              (analyze.main, ["--data", "d", "--backprop", "b", "--adversarial", "a", "--dropout", "x", "--out", "o"])]
     for fn, argv in calls:
         with pytest.raises(SystemExit) as stop:

@@ -67,6 +67,16 @@ def small_results() -> dict:
                                "per_layer": {"backprop": [0.41, 0.4542], "adversarial": [0.55, 0.5856]},
                                "seeds": [0, 1], "images": "the 60 test images", "figure_seed": 0,
                                "figure_zero_frac": {"backprop": 0.4012, "adversarial": 0.5513}}},
+        "robustness": {"mnist": {"relu-400": {
+            "adversarial": {"n_images": 1000,
+                            "fgsm": {"0": {"error_pct": 0.9, "std_pct": 0.1, "n_seeds": 2},
+                                     "0.1": {"error_pct": 3.25, "std_pct": 0.5, "n_seeds": 2},
+                                     "0.3": {"error_pct": 40.5, "std_pct": 1.5, "n_seeds": 2}},
+                            "pgd": {"0": {"error_pct": 0.9, "std_pct": 0.1, "n_seeds": 2},
+                                    "0.1": {"error_pct": 6.75, "std_pct": 0.25, "n_seeds": 2},
+                                    "0.3": {"error_pct": 99.5, "std_pct": 0.5, "n_seeds": 2}}},
+            "backprop": {"n_images": 1000, "fgsm": {"0.1": {"error_pct": 60.0, "n_seeds": 1}},
+                         "pgd": {"0.1": {"error_pct": 75.0, "n_seeds": 1}}}}}},
         "table3": {"mlp-simple": {"backprop": {"error_pct": 45.5, "std_pct": 0.75, "n_seeds": 2},
                                   "adversarial": {"error_pct": 44.25, "std_pct": 0.5, "n_seeds": 2}}},
         "notes": ["Output layer: sigmoid + binary cross-entropy summed over units (author's code).",
@@ -153,7 +163,7 @@ def test_partial_results_show_only_produced_numbers():
     text = render_tables(results)
     # Independent oracle: every number in an "ours" cell is one of the inputs, rounded.
     produced = {"2", "1"}  # n=2 / n=1 counts and "n pairs"
-    for section in ("table2", "attack", "sparsity", "table3"):
+    for section in ("table2", "attack", "sparsity", "robustness", "table3"):
         stack = [results[section]]
         while stack:
             node = stack.pop()
@@ -168,7 +178,7 @@ def test_partial_results_show_only_produced_numbers():
     assert shown and shown <= produced, shown - produced
     # A paper row the run did not produce says so.
     table2 = dict((row[0] + " " + row[1], row) for row in markdown_tables(text)[2][1])
-    assert table2["2x1200 ReLU"][3:] == [NOT_RUN, NO_COUNTERPART, NOT_RUN, NOT_RUN]
+    assert table2["2x1200 ReLU"][3:] == [NOT_RUN, NO_COUNTERPART, NOT_RUN, NOT_RUN, NOT_RUN, NOT_RUN]
     # The paired difference: mean ± 95 % half-width (n); one pair has no interval.
     assert table2["2x400 ReLU"][6] == "-0.32 ± 0.55 (n=2)"
     assert table2["2x100 tanh"][6] == "-0.75 (n=1, no interval)"
@@ -235,7 +245,7 @@ def test_every_protocol_row_names_a_params_key_or_is_a_fixed_choice():
     assert set(keys) <= set(settings), set(keys) - set(settings)
     for row in protocol.PROTOCOL:
         assert row.branch in protocol.BRANCHES and row.source in (
-            protocol.PAPER, protocol.AUTHOR, protocol.SRIVASTAVA, protocol.OURS)
+            protocol.PAPER, protocol.AUTHOR, protocol.SRIVASTAVA, protocol.OURS, protocol.GOODFELLOW, protocol.MADRY)
         if row.source == protocol.PAPER:  # the paper's value comes with the paper's words
             assert row.evidence.startswith("§"), row
 
@@ -313,7 +323,9 @@ def test_metrics_json_has_the_design_schema():
     results["attack"]["mnist"]["0.50"] = {"backprop_pct": 50.0, "adversarial_pct": 20.0}
     metrics = metrics_json(copy.deepcopy(results))
     json.dumps(metrics)  # serialisable as is
-    assert set(metrics) == {"table2", "attack", "sparsity", "table3", "run"}
+    assert set(metrics) == {"table2", "attack", "sparsity", "robustness", "table3", "run"}
+    assert metrics["robustness"]["mnist"]["relu-400"]["adversarial"]["pgd"]["0.1"] == {
+        "error_pct": 6.75, "std_pct": 0.25, "n_seeds": 2}
     assert metrics["table2"]["mnist"]["relu-400"]["adversarial"] == {
         "error_pct": 0.915, "std_pct": 0.052, "n_seeds": 2}
     assert metrics["table2"]["mnist"]["relu-400"]["difference"] == {"mean_pct": -0.319, "ci95_pct": 0.5526, "n": 2}
@@ -330,6 +342,7 @@ def test_metrics_json_has_the_design_schema():
 def test_metrics_json_of_an_empty_run_has_empty_sections():
     metrics = metrics_json({"run": full_run(datasets=[]), "table2": {"mnist": {"relu-400": {}}}})
     assert metrics["table2"] == metrics["attack"] == metrics["sparsity"] == metrics["table3"] == {}
+    assert metrics["robustness"] == {}
     assert metrics["run"]["dataset"] == ""
 
 
@@ -360,3 +373,21 @@ def test_paper_numbers_agree_with_the_papers_own_text():
     # Section 3 attack and sparsity: adversarial training lowers the error and raises the zeros.
     assert all(r.adversarial_pct < r.backprop_pct for r in paper.ATTACK.values())
     assert paper.SPARSITY["backprop"] < paper.SPARSITY["adversarial"]
+
+
+def test_robustness_rows_land_in_their_method_and_eps_columns_and_pgd_below_fgsm_is_flagged():
+    text = render_tables(small_results())
+    section = text.split("## Beyond the paper: robustness")[1].split("\n## ")[0]
+    headers, rows = markdown_tables(section)[0]
+    assert headers == ["arch", "units", "method", "clean", "FGSM 0.1", "PGD 0.1", "FGSM 0.2", "PGD 0.2",
+                       "FGSM 0.3", "PGD 0.3"]
+    by_method = {row[2]: dict(zip(headers, row, strict=True)) for row in rows}
+    assert by_method["adversarial"]["PGD 0.1"] == "6.75 ± 0.25 (n=2)" and by_method["adversarial"]["FGSM 0.3"] == \
+        "40.50 ± 1.50 (n=2)"
+    assert by_method["back-prop"]["FGSM 0.1"] == "60.00 (n=1)" and by_method["back-prop"]["clean"] == NOT_RUN
+    assert by_method["adversarial"]["FGSM 0.2"] == NOT_RUN
+    assert "Images: the first 1000 test images." in section and "PGD did better than FGSM" not in text
+    broken = small_results()
+    broken["robustness"]["mnist"]["relu-400"]["adversarial"]["pgd"]["0.1"]["error_pct"] = 1.0
+    assert "**WARNING: PGD did better than FGSM**" in render_tables(broken)
+    assert "relu adversarial eps 0.1: PGD 1.00 % < FGSM 3.25 %" in render_tables(broken)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from advgrad import stacked
-from advgrad.algorithm1 import adversarial_step
+from advgrad.algorithm1 import adversarial_step, goodfellow_step
 from advgrad.mnist_model import ACTIVATIONS, MLPConfig
 
 SIZES = (20, 16, 16, 10)
@@ -53,10 +53,15 @@ class _Masked(torch.nn.Module):
         return x
 
 
-def _reference_step(model, x, y, lr, eps, clip, masks):
-    """The reference Algorithm 1 step (autograd) on the copy, with torch.optim.SGD; the loss at z."""
+def _reference_step(model, x, y, lr, eps, clip, masks, clean_weight=0.0):
+    """The reference step (autograd) on the copy, with torch.optim.SGD; the objective's loss:
+    Algorithm 1, or Goodfellow et al.'s with `clean_weight` > 0."""
     opt = torch.optim.SGD(model.parameters(), lr=lr)
-    _, j = adversarial_step(_Masked(model, masks), _bce, opt, x, y, eps, (0.0, 1.0) if clip else None)
+    clip = (0.0, 1.0) if clip else None
+    if clean_weight:
+        _, j = goodfellow_step(_Masked(model, masks), _bce, opt, x, y, eps, clean_weight, clip)
+    else:
+        _, j = adversarial_step(_Masked(model, masks), _bce, opt, x, y, eps, clip)
     return j
 
 
@@ -198,3 +203,25 @@ def test_dropout_masks_are_inverted_per_seed_and_reproducible():
     assert all(torch.equal(a[0], c[0]) for a, c in zip(params, copy))
     with pytest.raises(ValueError, match="generators"):
         stacked.sgd_step(params, x, y, cfg, 0.1, 0.08)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("dropout", [False, True], ids=["plain", "dropout"])
+def test_goodfellow_step_matches_its_autograd_reference(activation, dropout):
+    """Goodfellow et al. (2014), eq. 3, a = 0.5: the fast path's one-backward clean pass and its
+    weighted update equal autograd on a J(x) + (1 - a) J(z) with the same masks."""
+    cfg = MLPConfig(SIZES, activation, *((0.2, 0.5) if dropout else (0.0, 0.0)))
+    params = stacked.init_params(cfg, SEEDS, init_std=0.3, device="cpu")
+    models = stacked.to_modules(params, cfg)
+    x, y = _batch()
+    masks = stacked.dropout_masks(cfg, B, [torch.Generator().manual_seed(7 + s) for s in range(len(SEEDS))], "cpu")
+    losses = stacked.sgd_step(params, x, y, cfg, LR[activation], 0.08, masks=masks, clean_weight=0.5)
+    for s, model in enumerate(models):
+        j = _reference_step(model, x[s], y[s], LR[activation], 0.08, False,
+                            [m if m is None else m[s] for m in masks], clean_weight=0.5)
+        torch.testing.assert_close(losses[s], j)
+    _assert_params_match(params, models, rtol=1e-5, atol=1e-6)
+    # It is not Algorithm 1: the clean pass moves the weights too.
+    nokland = stacked.init_params(cfg, SEEDS, init_std=0.3, device="cpu")
+    stacked.sgd_step(nokland, x, y, cfg, LR[activation], 0.08, masks=masks)
+    assert not torch.allclose(params[0][0], nokland[0][0], atol=1e-5)

@@ -132,3 +132,28 @@ def test_standardized_reading_trains_only_the_fit_nets_on_standardized_inputs(se
     assert train_mnist.input_stats(parse_params(raw), "fit", loaded) == (0.0, 1.0)
     cfg = train_mnist.build_config(params, "relu", 16, "adversarial", (mean, std))
     assert cfg.mlp.standardizes and cfg.eps == 0.08  # eps now counts in standard deviations
+
+
+def test_the_reported_statistic_is_the_mean_of_the_last_epochs_of_curves_csv(setup):
+    """Recomputed from the stage's own curves.csv with last_epochs (2) < epochs (4): a statistic
+    that averaged every epoch, or took the wrong seed's rows, fails."""
+    import csv
+    import statistics
+
+    tmp, data = setup
+    raw = yaml.safe_load(open("params.yaml"))
+    raw["mnist"].update(init_std=0.1, lr={"logistic": 0.5, "tanh": 0.5, "relu": 0.5})  # learns in 4 epochs
+    (tmp / "params.yaml").write_text(yaml.safe_dump(raw))
+    _, curves, metrics = train(tmp, data, "stat")
+    rows = list(csv.DictReader(curves.splitlines()))
+    assert {int(r["epoch"]) for r in rows} == {1, 2, 3, 4} and {int(r["seed"]) for r in rows} == {0, 1}
+    per_seed = []
+    for seed in (0, 1):
+        last = sorted((r for r in rows if int(r["seed"]) == seed), key=lambda r: int(r["epoch"]))[-2:]
+        per_seed.append(100 * sum(float(r["test_error"]) for r in last) / 2)
+    assert metrics["per_seed_pct"] == [round(v, 4) for v in per_seed]
+    assert metrics["error_pct"] == round(statistics.fmean(per_seed), 4)
+    assert metrics["std_pct"] == round(statistics.stdev(per_seed), 4)
+    every_epoch = [100 * statistics.fmean(float(r["test_error"]) for r in rows if int(r["seed"]) == s) for s in (0, 1)]
+    assert [round(v, 4) for v in every_epoch] != metrics["per_seed_pct"]  # the window matters here
+    assert "epochs" not in metrics and "last_epochs" not in metrics  # params are not copied
