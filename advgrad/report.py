@@ -541,11 +541,18 @@ def render_tables(results: dict) -> str:
 
 # -------------------------------------------------------------------------------- metrics.json
 
+def _number(key: str, value) -> int | float:
+    """A metric as it means: counts as int, fractions to 4 decimals, percents to 2 (as tables.md
+    and the paper print them), so `dvc exp show` and `dvc metrics diff` stay readable."""
+    if key == "n" or key.startswith("n_"):
+        return int(value)
+    return round(float(value), 4 if key.endswith("_frac") else 2)
+
+
 def _pick(entry: dict | None, keys: tuple[str, ...]) -> dict:
-    """The listed keys an entry has, as JSON numbers (counts as int); absent ones stay absent."""
+    """The listed keys an entry has, as JSON numbers; absent ones stay absent."""
     entry = entry or {}
-    return {k: (int(entry[k]) if k.startswith("n_") else float(entry[k]))
-            for k in keys if entry.get(k) is not None}
+    return {k: _number(k, entry[k]) for k in keys if entry.get(k) is not None}
 
 
 _STAT = ("error_pct", "std_pct", "n_seeds")

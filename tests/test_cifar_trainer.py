@@ -367,3 +367,23 @@ def test_stage_rejects_a_train_size_larger_than_the_data(stage_setup):
     config, data, tmp = stage_setup
     with pytest.raises(ValueError, match="train_size = 41 exceeds the 40 training images"):
         run({**config, "train_size": 41}, data, torch.device("cpu"), *outputs(tmp / "out"))
+
+
+def test_the_schedule_is_driven_by_the_online_training_error(monkeypatch):
+    """The halving rule must see each epoch's online training error (the errors of the
+    predictions the updates were computed from), recorded in the curve, not another number."""
+    from advgrad import schedule
+
+    received = []
+    real_step = schedule.HalvingSchedule.step
+
+    def recording_step(self, train_error):
+        received.append(train_error)
+        return real_step(self, train_error)
+
+    monkeypatch.setattr(schedule.HalvingSchedule, "step", recording_step)
+    x, y = images(40, 1)
+    state = train(tiny_config(eps=0.05, max_epochs=3), x, y, x[:10], y[:10])
+    curve = state["runs"][0]["curve"]
+    assert received == [p["online_train_error"] for p in curve] and len(received) == 3
+    assert received != [p["train_error"] for p in curve]  # the clean error differs here

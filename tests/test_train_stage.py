@@ -9,6 +9,7 @@ import yaml
 from advgrad.io import save_checked
 from stages import download, preprocess_mnist, train_mnist
 from tests.fixtures import write_mnist_mirror
+from tests.real_data import ROOT
 
 # Shrunk: 2x16 nets, 300 images, 4 epochs of batch 10, 2 seeds.
 TOY = {"seeds": 2, "device": "cpu"}
@@ -157,3 +158,30 @@ def test_the_reported_statistic_is_the_mean_of_the_last_epochs_of_curves_csv(set
     every_epoch = [100 * statistics.fmean(float(r["test_error"]) for r in rows if int(r["seed"]) == s) for s in (0, 1)]
     assert [round(v, 4) for v in every_epoch] != metrics["per_seed_pct"]  # the window matters here
     assert "epochs" not in metrics and "last_epochs" not in metrics  # params are not copied
+
+
+@pytest.mark.parametrize("activation, lr", [("logistic", 0.5), ("tanh", 0.01), ("relu", 0.05)])
+@pytest.mark.parametrize("method", ["backprop", "adversarial", "goodfellow", "dropout"])
+def test_each_mnist_method_gets_the_papers_settings_and_only_its_own(method, activation, lr):
+    """eps (and clip) only where the method perturbs, the clean-loss weight only for Goodfellow
+    et al., dropout only for the dropout net; lr per activation (section 3) for every method."""
+    from stages.params import parse_params
+
+    raw = yaml.safe_load(open(ROOT / "params.yaml"))
+    raw["eps"], raw["mnist"]["clip"] = 0.07, True  # distinct from every default
+    cfg = train_mnist.build_config(parse_params(raw), activation, 400, method)
+    assert cfg.lr == lr and cfg.mlp.activation == activation and cfg.mlp.sizes == (784, 400, 400, 10)
+    assert cfg.eps == (0.07 if method in ("adversarial", "goodfellow") else 0.0)
+    assert cfg.clip is (method in ("adversarial", "goodfellow"))
+    assert cfg.clean_weight == (0.5 if method == "goodfellow" else 0.0)
+    assert (cfg.mlp.dropout_input, cfg.mlp.dropout_hidden) == ((0.2, 0.5) if method == "dropout" else (0.0, 0.0))
+    assert (cfg.epochs, cfg.batch_size, cfg.init_std, cfg.seeds) == (150, 10, 0.01, (0, 1, 2, 3, 4))
+
+
+@pytest.mark.parametrize("split, n", [("train", 300), ("fit", 250)])
+def test_the_fit_split_leaves_out_the_validation_images(setup, split, n):
+    tmp, data = setup
+    train_mnist.main(["--method", "backprop", "--split", split, "--dataset", "mnist", "--activation", "relu",
+                      "--units", "16", "--data", str(data), "--model", str(tmp / split / "m.pt"),
+                      "--run-dir", str(tmp / split)])
+    assert json.loads((tmp / split / "metrics.json").read_text())["n_train"] == n
