@@ -106,8 +106,9 @@ MUTANTS = (
 
 
 def copy_repository(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
-                           check=True).stdout.decode().split("\0")
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                            capture_output=True, check=True)
+    files = listed.stdout.decode().split("\0")
     for rel in filter(None, files):
         if (ROOT / rel).is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -123,8 +124,8 @@ def run(mutant: Mutant, scratch: Path) -> tuple[bool, float]:
     path.write_text(original.replace(mutant.old, mutant.new, 1))
     start = time.perf_counter()
     try:
-        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *mutant.tests],
-                                cwd=scratch, capture_output=True, text=True)
+        command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *mutant.tests]
+        result = subprocess.run(command, cwd=scratch, capture_output=True, text=True)
     finally:
         path.write_text(original)
     return result.returncode != 0, time.perf_counter() - start

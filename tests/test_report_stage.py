@@ -92,7 +92,8 @@ def test_every_number_lands_in_its_row_and_column(runs):
     attack = markdown_tables(text.split("## FGSM transfer")[1])[0][1]
     assert [row[3:5] for row in attack] == [["91.00 ± 1.00", "21.00 ± 2.00"], ["99.00 ± 0.50", "61.00 ± 3.00"]]
     metrics = metrics_json(results)
-    assert metrics["table2"]["mnist"]["relu-400"]["adversarial"]["error_pct"] == round(error_of("relu", 400, "adversarial"), 2)
+    relu = metrics["table2"]["mnist"]["relu-400"]
+    assert relu["adversarial"]["error_pct"] == round(error_of("relu", 400, "adversarial"), 2)
 
 
 def test_a_configuration_not_in_params_does_not_leak_into_the_tables(runs):
