@@ -88,7 +88,8 @@ MUTANTS = (
            "zca_epsilon: 1.5378700499807767e-10", "zca_epsilon: 0.01",
            ("tests/test_prepare.py", "tests/test_params.py")),
     Mutant("eps declared for the backprop stages", "dvc.yaml",
-           "      - mnist.init_std\n      - mnist.last_epochs\n    outs:\n      - models/${item.dataset}-${item.act}-${item.units}-backprop.pt",
+           "      - mnist.init_std\n      - mnist.last_epochs\n    outs:\n"
+           "      - models/${item.dataset}-${item.act}-${item.units}-backprop.pt",
            "      - mnist.init_std\n      - mnist.last_epochs\n      - eps\n    outs:\n"
            "      - models/${item.dataset}-${item.act}-${item.units}-backprop.pt",
            ("tests/test_param_scoping.py",)),
