@@ -30,6 +30,7 @@ __all__ = ["plot_error_curves", "plot_weight_tiles", "plot_activation_histograms
 
 METHODS = ("backprop", "adversarial", "dropout")  # the paper's left-to-right order (Figures 2, 3)
 SIDE = 28  # MNIST images are 28x28 = 784 pixels
+METHOD_COLORS = {"backprop": "C0", "adversarial": "C3", "goodfellow": "C2", "dropout": "C4"}
 DPI = 150
 
 
@@ -73,31 +74,36 @@ def _percent_axis(ax) -> None:
 
 # -------------------------------------------------------------------------------- Figure 1
 
-def plot_error_curves(curves: pd.DataFrame, out: str | Path, units: int | None = None) -> Figure:
+def plot_error_curves(curves: pd.DataFrame, out: str | Path, units: int | None = None,
+                      title: str | None = None) -> Figure:
     """Figure 1: clean training error and test error per epoch, one panel per activation.
 
     `curves` has one row per (activation, method, epoch, seed) with `train_error` and
     `test_error` as fractions in [0, 1], as the trainer's curves.csv has them; they are drawn
-    in percent. Lines are means over seeds; adversarial solid, backprop dashed.
+    in percent. Colour per method, test solid and training dashed; lines are means over seeds
+    and the band spans the seeds' test errors (min to max).
     The y axis is logarithmic like the paper's; 0 % cannot be drawn on it, so a mean of
     exactly 0 % is left out (the line stops) rather than clipped to an arbitrary floor.
     """
     _require_columns(curves, ("activation", "method", "epoch", "seed", "train_error", "test_error"),
                      "plot_error_curves")
     acts = _ordered(ACTIVATIONS, curves["activation"])
-    methods = _ordered(("adversarial", "backprop"), curves["method"])
-    style = {"adversarial": "-", "backprop": "--"}
-    fig = _new_figure(3.2 * len(acts), 3.0)
+    methods = _ordered(("adversarial", "backprop", "goodfellow"), curves["method"])
+    fig = _new_figure(3.4 * len(acts), 3.2)
     axes = fig.subplots(1, len(acts), sharey=True, squeeze=False)[0]
-    for ax, act in zip(axes, acts):
+    for ax, act in zip(axes, acts, strict=True):
         for method in methods:
             rows = curves[(curves["activation"] == act) & (curves["method"] == method)]
             if rows.empty:
                 continue
-            mean = 100 * rows.groupby("epoch")[["train_error", "test_error"]].mean()  # over seeds, %
-            for column, color, name in (("train_error", "C0", "train"), ("test_error", "C3", "test")):
-                ax.plot(mean.index.to_numpy(), mean[column].to_numpy(), linestyle=style.get(method, ":"),
-                        color=color, linewidth=1.2, label=f"{method} {name}")
+            by_epoch = rows.groupby("epoch")[["train_error", "test_error"]]
+            mean, low, high = (100 * f() for f in (by_epoch.mean, by_epoch.min, by_epoch.max))  # over seeds, %
+            epochs, color = mean.index.to_numpy(), METHOD_COLORS.get(method, "0.3")
+            for column, style, name in (("test_error", "-", "test"), ("train_error", "--", "train")):
+                ax.plot(epochs, mean[column].to_numpy(), linestyle=style, color=color, linewidth=1.2,
+                        label=f"{method} {name}")
+            ax.fill_between(epochs, low["test_error"].to_numpy(), high["test_error"].to_numpy(),
+                            color=color, alpha=0.15, linewidth=0)
         ax.set_yscale("log", nonpositive="mask")
         # Label 1-2-5 steps as percents; unlabelled minor ticks keep the axis uncluttered.
         ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -109,6 +115,8 @@ def plot_error_curves(curves: pd.DataFrame, out: str | Path, units: int | None =
         ax.grid(True, which="major", alpha=0.3)
     axes[0].set_ylabel("error")
     axes[0].legend(fontsize="small")
+    if title:
+        fig.suptitle(title, fontsize="medium")
     return _save(fig, out)
 
 
@@ -184,9 +192,6 @@ def plot_activation_histograms(acts: Mapping[str, torch.Tensor], out: str | Path
 
 
 # -------------------------------------------------------------------------------- robustness
-
-METHOD_COLORS = {"backprop": "C0", "adversarial": "C3", "goodfellow": "C2", "dropout": "C4"}
-
 
 def plot_robustness(df: pd.DataFrame, out: str | Path, title: str | None = None) -> Figure:
     """White-box error (%) against eps, one panel per net: colour per method, FGSM dashed, PGD

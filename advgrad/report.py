@@ -45,11 +45,11 @@ from tabulate import tabulate
 from advgrad import paper, protocol
 from advgrad.names import ACTIVATIONS, CIFAR_PREPS
 
-__all__ = ["render_tables", "metrics_json", "NOT_RUN"]
+__all__ = ["render_tables", "metrics_json", "headline", "NOT_RUN"]
 
 NOT_RUN = "not run"
 NO_COUNTERPART = "—"  # a cell with nothing to compare (e.g. a Table 1 row we do not reproduce)
-SECTIONS = ("run", "table2", "attack", "sparsity", "robustness", "table3", "notes")
+SECTIONS = ("run", "table2", "attack", "sparsity", "robustness", "table3", "notes", "figures")
 ROBUSTNESS_EPS = ("0.1", "0.2", "0.3")  # the columns of the robustness table
 METHOD_NAMES = {"backprop": "back-prop", "adversarial": "adversarial", "goodfellow": "Goodfellow et al."}
 ACT_NAMES = {"logistic": "logistic", "tanh": "tanh", "relu": "ReLU"}  # as the paper prints them
@@ -528,15 +528,70 @@ def _protocol(results: dict) -> str:
                                            "evidence", "this run"], rows)])
 
 
+def _with_figures(text: str, results: dict, section: str) -> str:
+    """A section followed by its figures (results["figures"][section]: path and caption)."""
+    figures = (results.get("figures") or {}).get(section) or []
+    return text + "".join(f"\n\n![{f['caption']}]({f['path']})\n\n*{f['caption']}*" for f in figures)
+
+
 def render_tables(results: dict) -> str:
-    """reports/tables.md: the run's configuration, then each of the paper's tables beside ours."""
+    """reports/tables.md: the run's configuration, then each of the paper's tables beside ours,
+    each with its figures."""
     _check_sections(results)
     datasets = _datasets(results)
-    parts = [_header(results.get("run", {})), _table1(results, datasets), _table2(results, datasets),
-             _attack(results, datasets), _sparsity(results, datasets), _robustness(results, datasets),
-             _table3(results), _notes(results),
-             _protocol(results)]
+    parts = [_header(results.get("run", {})), _table1(results, datasets),
+             _with_figures(_table2(results, datasets), results, "table2"), _attack(results, datasets),
+             _with_figures(_sparsity(results, datasets), results, "sparsity"),
+             _with_figures(_robustness(results, datasets), results, "robustness"),
+             _table3(results), _notes(results), _protocol(results)]
     return "\n\n".join(parts) + "\n"
+
+
+# -------------------------------------------------------------------------------- headline
+
+def headline(results: dict, figures_dir: str = "reports/figures") -> str:
+    """The README's results block: what ran, the Table 2 rows, the transfer attack and the
+    robustness at a glance, and Figure 1; generated with the report so that it cannot drift."""
+    run, settings = results.get("run", {}), (results.get("run", {}).get("settings") or {})
+    datasets = run.get("datasets") or []
+    if not datasets:
+        return "No MNIST result in the committed reports.\n"
+    ds = datasets[0]
+    reduced, _, _ = _differences(run)
+    scale = (f"{ds}, {settings.get('seeds')} seeds, {settings.get('mnist.epochs')} epochs "
+             f"(the paper: 150 epochs, 5 seeds), data {'verified' if run.get('data_verified') else 'UNVERIFIED'}"
+             + ("; reduced scale" if reduced else ""))
+    lines = [f"**Committed results** ({scale}; every number in [reports/tables.md](reports/tables.md)):", ""]
+    rows = []
+    order = lambda k: (_act_order(_table2_key(k)[0]), _table2_key(k)[1])  # noqa: E731
+    for key in sorted(results.get("table2", {}).get(ds, {}), key=order):
+        act, units = _table2_key(key)
+        entry = results["table2"][ds][key]
+        rows.append([f"2x{units} {ACT_NAMES.get(act, act)}", _paper_stat(paper.TABLE2.get((act, units))),
+                     _ours(entry.get("adversarial")), _ours(entry.get("backprop")),
+                     _difference_cell(entry.get("difference")), _ours(entry.get("goodfellow"))])
+    lines += [_table(["net", "paper adversarial", "ours adversarial", "ours back-prop", "adversarial − back-prop",
+                      "ours Goodfellow et al."], rows), ""]
+    attack = results.get("attack", {}).get(ds, {})
+    if attack:
+        cells = []
+        for e, v in sorted(attack.items(), key=lambda kv: float(kv[0])):
+            if float(e) in paper.ATTACK:
+                ref = paper.ATTACK[float(e)]
+                cells.append(f"eps {_eps_key(e)}: back-prop target {_ours(v, 'backprop_pct', None, None)} %, "
+                             f"adversarial target {_ours(v, 'adversarial_pct', None, None)} % (paper "
+                             f"{_whole_pct(ref.backprop_pct)} / {_whole_pct(ref.adversarial_pct)} %)")
+        lines += ["FGSM transfer (section 3, literal reading; see *The FGSM transfer gap*): "
+                  + "; ".join(cells) + ".", ""]
+    robust = results.get("robustness", {}).get(ds, {}).get("relu-400", {})
+    if robust:
+        cells = [f"{METHOD_NAMES.get(m, m)} {_ours(robust[m].get('pgd', {}).get('0.1'), std=None, n=None)} / "
+                 f"{_ours(robust[m].get('pgd', {}).get('0.3'), std=None, n=None)} %"
+                 for m in METHOD_NAMES if m in robust]
+        lines += ["White-box PGD error of the 2x400 ReLU nets at eps 0.1 / 0.3 (beyond the paper): "
+                  + "; ".join(cells) + ".", ""]
+    lines += [f"![Figure 1]({figures_dir}/fig1_error_curves-{ds}.png)"]
+    return "\n".join(lines) + "\n"
 
 
 # -------------------------------------------------------------------------------- metrics.json

@@ -18,7 +18,7 @@ import pandas as pd
 
 from advgrad.figures import plot_error_curves, plot_robustness
 from advgrad.io import save_json, save_text
-from advgrad.report import metrics_json, render_tables
+from advgrad.report import headline, metrics_json, render_tables
 from advgrad.stats import mean_std, paired_difference
 from stages.common import cli, stage_errors
 from stages.params import MNIST_METHODS, Params
@@ -214,14 +214,48 @@ def gather(params: Params, runs: Path) -> tuple[dict, dict[str, pd.DataFrame], d
     return results, curves, robust_rows
 
 
+def figure_captions(params: Params, results: dict, written: list[str]) -> dict[str, list[dict]]:
+    """{tables.md section: [{"path", "caption"}]} of the figures that were written: which data,
+    which nets, which seeds (or their mean) and which images each shows."""
+    n, out = params.seeds, {}
+    methods = ", ".join(m for m in ("backprop", "adversarial", "goodfellow")
+                        if any(m in cfg for ds in results["table2"].values() for cfg in ds.values()))
+    for ds in params.mnist.datasets:
+        sp = results["sparsity"].get(ds, {})
+        seed, images = sp.get("figure_seed", params.seed_base), sp.get("images", "the test images")
+        robust = results["robustness"].get(ds, {})
+        n_images = sorted({e["n_images"] for cfg in robust.values() for e in cfg.values()})
+        captions = {
+            "table2": (f"fig1_error_curves-{ds}.png",
+                       f"Figure 1 ({ds}): clean training error (dashed) and test error (solid) per epoch of the "
+                       f"2x{fig1_units(params)} nets ({methods}), mean over {n} seeds; the band spans the seeds' "
+                       "test errors."),
+            "sparsity": (f"fig2_first_layer_weights-{ds}.png",
+                         f"Figure 2 ({ds}): first-layer weights of the 2x400 ReLU nets trained without the "
+                         f"validation split (back-prop, adversarial, dropout), seed {seed}, 100 units as 28x28 tiles."),
+            "sparsity3": (f"fig3_hidden_activations-{ds}.png",
+                          f"Figure 3 ({ds}): hidden-unit activations of seed {seed}'s 2x400 ReLU nets (back-prop, "
+                          f"adversarial) on {images}, with the fraction of exact zeros."),
+            "robustness": (f"robustness-{ds}.png",
+                           f"Robustness ({ds}): white-box error against eps, PGD solid and FGSM dashed, colour per "
+                           f"method, mean over {n} seeds (band: the seeds' spread), on the first "
+                           f"{', '.join(map(str, n_images)) or '?'} test images."),
+        }
+        for section, (name, caption) in captions.items():
+            if name in written:
+                out.setdefault(section.rstrip("3"), []).append({"path": f"figures/{name}", "caption": caption})
+    return out
+
+
 def write_figures(params: Params, runs: Path, curves: dict[str, pd.DataFrame],
-                  robust_rows: dict[str, pd.DataFrame], out: Path) -> None:
-    """Build reports/figures in a temporary folder, then swap it into place."""
+                  robust_rows: dict[str, pd.DataFrame], out: Path) -> list[str]:
+    """Build reports/figures in a temporary folder, then swap it into place; the file names."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".figures.", dir=out.parent))
     try:
         for ds, df in curves.items():
-            plot_error_curves(df, tmp / f"fig1_error_curves-{ds}.png", units=fig1_units(params))
+            plot_error_curves(df, tmp / f"fig1_error_curves-{ds}.png", units=fig1_units(params),
+                              title=f"{ds}: training and test error per epoch, mean over {params.seeds} seeds")
         for ds, df in robust_rows.items():
             plot_robustness(df, tmp / f"robustness-{ds}.png", title=f"{ds}: white-box error against eps")
         for ds in params.mnist.datasets:
@@ -229,6 +263,70 @@ def write_figures(params: Params, runs: Path, curves: dict[str, pd.DataFrame],
                 src = runs / "analysis" / ds / f"{fig}.png"
                 if src.exists():
                     shutil.copyfile(src, tmp / f"{fig}-{ds}.png")
+        written = sorted(p.name for p in tmp.iterdir())
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return written
+
+
+PLOT_METHODS = ("backprop", "adversarial", "goodfellow")
+PLOT_NAMES = {"backprop": "back-prop", "adversarial": "adversarial", "goodfellow": "Goodfellow"}
+CURVE_SERIES = [f"{PLOT_NAMES[m]} {s}" for m in PLOT_METHODS
+                for s in ("test", "train", "test seed-min", "test seed-max")]
+ROBUSTNESS_SERIES = [f"{PLOT_NAMES[m]} {a}" for m in PLOT_METHODS
+                     for a in ("PGD", "FGSM", "PGD seed-min", "PGD seed-max")]
+
+
+def _series(frame: pd.DataFrame, x: str, column: str) -> pd.DataFrame:
+    """Mean, min and max over seeds of `column` (in %) per value of `x`."""
+    grouped = frame.groupby(x)[column]
+    return pd.DataFrame({"mean": 100 * grouped.mean(), "min": 100 * grouped.min(), "max": 100 * grouped.max()})
+
+
+def plot_tables(params: Params, runs: Path) -> dict[str, str]:
+    """The DVC plots of dvc.yaml's top-level `plots:` {relative path: CSV}: per dataset and net,
+    the seed-mean training and test error per epoch of every method (with the seeds' spread of
+    the test error), and the seed-mean white-box error against eps. Every file has the same
+    columns (a method that did not run is left empty), so one plot definition draws them all."""
+    out = {}
+    for ds in params.mnist.datasets:
+        for act in params.mnist.activations:
+            for units in params.mnist.units:
+                curves, robust = pd.DataFrame(), pd.DataFrame()
+                for method in PLOT_METHODS:
+                    name, key = PLOT_NAMES[method], f"{ds}-{act}-{units}-{method}"
+                    if act not in params.mnist.trained(method):
+                        continue
+                    if (runs / key / "curves.csv").exists():
+                        c = pd.read_csv(runs / key / "curves.csv")
+                        test, train = _series(c, "epoch", "test_error"), _series(c, "epoch", "train_error")
+                        curves = curves.join(pd.DataFrame({f"{name} test": test["mean"], f"{name} train": train["mean"],
+                                                           f"{name} test seed-min": test["min"],
+                                                           f"{name} test seed-max": test["max"]}), how="outer")
+                    if (runs / "robustness" / f"{key}.csv").exists():
+                        r = pd.read_csv(runs / "robustness" / f"{key}.csv").assign(error=lambda d: d["error_pct"] / 100)
+                        pgd, fgsm = (_series(r[r["attack"] == a], "eps", "error") for a in ("pgd", "fgsm"))
+                        robust = robust.join(pd.DataFrame({f"{name} PGD": pgd["mean"], f"{name} FGSM": fgsm["mean"],
+                                                           f"{name} PGD seed-min": pgd["min"],
+                                                           f"{name} PGD seed-max": pgd["max"]}), how="outer")
+                for folder, frame, x, series in (("curves", curves, "epoch", CURVE_SERIES),
+                                                 ("robustness", robust, "eps", ROBUSTNESS_SERIES)):
+                    if not frame.empty:
+                        frame = frame.reindex(columns=series).rename_axis(x).reset_index()
+                        out[f"{folder}/{ds}-{act}-{units}.csv"] = frame.to_csv(index=False, float_format="%.4g")
+    return out
+
+
+def write_plots(tables: dict[str, str], out: Path) -> None:
+    """reports/plots, written in a temporary folder and swapped into place."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".plots.", dir=out.parent))
+    try:
+        for rel, text in tables.items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_text(text)
         shutil.rmtree(out, ignore_errors=True)
         tmp.rename(out)
     finally:
@@ -239,9 +337,12 @@ def main(argv=None) -> None:
     args, params = cli(__doc__, argv, ("--runs", Path, Path("runs")), ("--out", Path, Path("reports")))
     with stage_errors("report"):
         results, curves, robust_rows = gather(params, args.runs)
-        write_figures(params, args.runs, curves, robust_rows, args.out / "figures")
+        written = write_figures(params, args.runs, curves, robust_rows, args.out / "figures")
+        results["figures"] = figure_captions(params, results, written)
+        write_plots(plot_tables(params, args.runs), args.out / "plots")
         save_json(metrics_json(results), args.out / "metrics.json")
         save_text(render_tables(results), args.out / "tables.md")
+        save_text(headline(results), args.out / "headline.md")
 
 
 if __name__ == "__main__":

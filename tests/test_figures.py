@@ -33,7 +33,7 @@ def fake_curves(epochs: int = 12, seeds: int = 2) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def assert_png(path, max_side: int = 1500) -> None:
+def assert_png(path, max_side: int = 2000) -> None:
     data = path.read_bytes()
     assert data[:8] == PNG_MAGIC and len(data) > 1000
     height, width = matplotlib.image.imread(path).shape[:2]
@@ -57,8 +57,10 @@ def test_error_curves_png_and_mean_over_seeds(out):
     # in percent, the mean over seeds 0 and 1 of (0.7 * 10 / epoch + seed) = 7 / epoch + 0.5
     np.testing.assert_allclose(lines["adversarial train"].get_ydata(), 7.0 / epochs + 0.5)
     np.testing.assert_allclose(lines["backprop test"].get_ydata(), 1.0 + 10.0 / epochs + 0.5)
-    assert lines["adversarial train"].get_linestyle() == "-"
-    assert lines["backprop train"].get_linestyle() == "--"
+    assert lines["adversarial test"].get_linestyle() == "-" and lines["adversarial train"].get_linestyle() == "--"
+    assert lines["adversarial train"].get_color() == lines["adversarial test"].get_color()  # colour per method
+    assert lines["backprop test"].get_color() != lines["adversarial test"].get_color()
+    assert len(fig.axes[2].collections) == 2  # a seed band per method
     assert fig.axes[0].get_yscale() == "log"
 
 

@@ -103,3 +103,25 @@ def test_eps_change_reruns_only_what_depends_on_eps_and_the_run_cache_restores(r
     back = dvc(repo, "exp", "run", "-S", "eps=0.08", env=env).stdout
     assert not any(s.startswith("train") for s in stages_run(back)), back
     assert "0.05" in dvc(repo, "exp", "show", "--no-pager", "--md", env=env).stdout
+
+
+def test_tables_embed_their_figures_and_dvc_plots_draw_seed_means_per_net(repo):
+    repo, env, _ = repo
+    tables = (repo / "reports/tables.md").read_text()
+    for figure in ("fig1_error_curves-mnist.png", "fig2_first_layer_weights-mnist.png",
+                   "fig3_hidden_activations-mnist.png", "robustness-mnist.png"):
+        assert f"](figures/{figure})" in tables and (repo / "reports/figures" / figure).exists()
+    assert "Figure 1 (mnist): clean training error (dashed) and test error (solid)" in tables
+    assert "mean over 2 seeds" in tables
+
+    shown = json.loads(dvc(repo, "plots", "show", "--json", env=env).stdout)["data"]
+    curves = shown["reports/plots/curves/mnist-relu-64.csv"][0]["content"]
+    series = {row["field"] for row in curves["data"]["values"]}
+    assert {"back-prop test", "adversarial test", "Goodfellow test", "back-prop train"} <= series
+    assert curves["encoding"]["x"]["title"] == "epoch"
+    values = [row for row in curves["data"]["values"] if row["field"] == "adversarial test"]
+    assert [int(row["epoch"]) for row in values] == [1, 2]  # one point per epoch: the seed mean
+    assert "reports/plots/robustness/mnist-relu-64.csv" in shown
+    assert "reports/plots/curves/mnist-logistic-64.csv" in shown  # one plot per net
+    # the per-seed curves.csv of the training stages are no longer plots (they zig-zag over seeds)
+    assert not any(key.startswith("runs/") for key in shown)
