@@ -333,8 +333,24 @@ def write_plots(tables: dict[str, str], out: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+README_START, README_END = "<!-- results: generated from reports/headline.md -->", "<!-- /results -->"
+
+
+def sync_readme(readme: Path, block: str) -> None:
+    """Put `block` (reports/headline.md) between the README's results markers."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise SystemExit(f"report: {readme} has no {README_START} ... {README_END} block")
+    head, rest = text.split(README_START, 1)
+    save_text(head + README_START + "\n" + block.strip() + "\n" + README_END + rest.split(README_END, 1)[1], readme)
+
+
 def main(argv=None) -> None:
-    args, params = cli(__doc__, argv, ("--runs", Path, Path("runs")), ("--out", Path, Path("reports")))
+    args, params = cli(__doc__, argv, ("--runs", Path, Path("runs")), ("--out", Path, Path("reports")),
+                       ("--sync-readme", Path, None))
+    if args.sync_readme:  # by hand, after a committed run: python -m stages.report --sync-readme README.md
+        sync_readme(args.sync_readme, (args.out / "headline.md").read_text())
+        return
     with stage_errors("report"):
         results, curves, robust_rows = gather(params, args.runs)
         written = write_figures(params, args.runs, curves, robust_rows, args.out / "figures")

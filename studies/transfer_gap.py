@@ -36,9 +36,8 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from advgrad.attack import error_pct, fgsm_examples, transfer_pairs
+from advgrad.attack import error_pct, fgsm_examples, softmax_ce, transfer_pairs
 from advgrad.data import load_mnist
 from advgrad.io import save_checked, save_json, save_text
 from advgrad.mnist_model import MLPConfig, bce_loss
@@ -50,10 +49,6 @@ from stages import download, preprocess_mnist
 RESULTS = Path(__file__).parent / "results"
 PAPER = {0.25: (22.0, 4.0), 0.5: (47.0, 18.0)}
 SWEEP = (0.05, 0.075, 0.1, 0.15)
-
-
-def softmax_ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits, y)
 
 
 def prepare(mirror: Path, work: Path) -> Path:
