@@ -50,7 +50,8 @@ __all__ = ["render_tables", "metrics_json", "headline", "NOT_RUN"]
 NOT_RUN = "not run"
 NO_COUNTERPART = "—"  # a cell with nothing to compare (e.g. a Table 1 row we do not reproduce)
 SECTIONS = ("run", "table2", "attack", "sparsity", "robustness", "table3", "notes", "figures")
-ROBUSTNESS_EPS = ("0.1", "0.2", "0.3")  # the columns of the robustness table
+ROBUSTNESS_EPS = ("0.1", "0.2", "0.3")
+HEADLINE_NET = "relu-400"  # the net of metrics.json's `headline` (the paper's transfer and Figure 2-3 net)  # the columns of the robustness table
 METHOD_NAMES = {"backprop": "back-prop", "adversarial": "adversarial", "goodfellow": "Goodfellow et al."}
 ACT_NAMES = {"logistic": "logistic", "tanh": "tanh", "relu": "ReLU"}  # as the paper prints them
 
@@ -638,7 +639,15 @@ def metrics_json(results: dict) -> dict:
     """
     _check_sections(results)
     run = results.get("run", {})
+    ds = next(iter(run.get("datasets") or []), None)
+    t2, rb = (results.get(k, {}).get(ds, {}).get(HEADLINE_NET, {}) for k in ("table2", "robustness"))
+    headline = {"adv_pct": (t2.get("adversarial") or {}).get("error_pct"),
+                "bp_pct": (t2.get("backprop") or {}).get("error_pct"),
+                "diff_pct": (t2.get("difference") or {}).get("mean_pct"),
+                "pgd_0.1_pct": ((rb.get("adversarial") or {}).get("pgd") or {}).get("0.1", {}).get("error_pct")}
     return {
+        # A few short columns for `dvc exp show` (2x400 ReLU of the first dataset; README).
+        "headline": {k: _number(k, v) for k, v in headline.items() if v is not None},
         "table2": _nonempty({d: _nonempty({cfg: _table2_entry(methods) for cfg, methods in configs.items()})
                              for d, configs in results.get("table2", {}).items()}),
         "attack": _nonempty({d: _nonempty({_eps_key(e): _pick(v, _ATTACK) for e, v in by_eps.items()})

@@ -323,7 +323,8 @@ def test_metrics_json_has_the_design_schema():
     results["attack"]["mnist"]["0.50"] = {"backprop_pct": 50.0, "adversarial_pct": 20.0}
     metrics = metrics_json(copy.deepcopy(results))
     json.dumps(metrics)  # serialisable as is
-    assert set(metrics) == {"table2", "attack", "sparsity", "robustness", "table3", "run"}
+    assert set(metrics) == {"headline", "table2", "attack", "sparsity", "robustness", "table3", "run"}
+    assert metrics["headline"] == {"adv_pct": 0.92, "bp_pct": 1.23, "diff_pct": -0.32, "pgd_0.1_pct": 6.75}
     assert metrics["robustness"]["mnist"]["relu-400"]["adversarial"]["pgd"]["0.1"] == {
         "error_pct": 6.75, "std_pct": 0.25, "n_seeds": 2}
     assert metrics["table2"]["mnist"]["relu-400"]["adversarial"] == {  # percents to 2 decimals
