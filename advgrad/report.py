@@ -51,7 +51,7 @@ NOT_RUN = "not run"
 NO_COUNTERPART = "—"  # a cell with nothing to compare (e.g. a Table 1 row we do not reproduce)
 SECTIONS = ("run", "table2", "attack", "sparsity", "robustness", "table3", "notes", "figures")
 ROBUSTNESS_EPS = ("0.1", "0.2", "0.3")
-HEADLINE_NET = "relu-400"  # the net of metrics.json's `headline` (the paper's transfer and Figure 2-3 net)  # the columns of the robustness table
+HEADLINE_NET = "relu-400"  # the net of metrics.json's `headline`: the transfer and Figure 2-3 net
 METHOD_NAMES = {"backprop": "back-prop", "adversarial": "adversarial", "goodfellow": "Goodfellow et al."}
 ACT_NAMES = {"logistic": "logistic", "tanh": "tanh", "relu": "ReLU"}  # as the paper prints them
 
