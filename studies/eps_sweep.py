@@ -21,6 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -50,6 +51,24 @@ def _without_eps(params: dict) -> str:
     return json.dumps({k: v for k, v in params.items() if k != "eps"}, sort_keys=True)
 
 
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def overrides(params: dict, defaults: dict) -> list[str]:
+    """The `-S key=value` settings (eps apart) under which `params` differ from `defaults` (the
+    committed params.yaml, the paper's protocol)."""
+    flat, base = _flat(params), _flat(defaults)
+    return [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
+            for k, v in sorted(flat.items()) if k != "eps" and base.get(k, object()) != v]
+
+
 def sweep_rows(exps: list[dict], dataset: str, net: str, pgd_eps: str = "0.1") -> list[dict]:
     """One row per training eps: clean test error and PGD error per method (mean, std, n)."""
     rows = {}
@@ -74,8 +93,20 @@ def _cell(stat: dict | None) -> str:
     return f"{stat['error_pct']:.2f} ± {stat.get('std_pct', 0):.2f} (n={stat.get('n_seeds', '?')})"
 
 
-def render(rows: list[dict], dataset: str, net: str, pgd_eps: str, figure: str | None) -> str:
-    lines = [f"# The eps study: {dataset}, 2x{net.split('-')[1]} {net.split('-')[0]}", "",
+def render(rows: list[dict], dataset: str, net: str, pgd_eps: str, figure: str | None,
+           settings: list[str] | None = None, verified: bool | None = None) -> str:
+    lines = [f"# The eps study: {dataset}, 2x{net.split('-')[1]} {net.split('-')[0]}", ""]
+    if settings:
+        eps_list = ",".join(f"{r['eps']:g}" for r in rows)
+        lines += ["**Reduced scale, not the paper's protocol**: every experiment ran the committed "
+                  "params.yaml with " + ", ".join(f"`{s}`" for s in settings) + ".", "",
+                  "Reproduce:", "", "```",
+                  f"dvc exp run --queue -S 'eps={eps_list}' " + " ".join(f"-S '{s}'" for s in settings),
+                  "dvc queue start -j 1", "python -m studies.eps_sweep --dataset " + dataset + " --net " + net,
+                  "```", ""]
+    if verified is not None:
+        lines += [f"Dataset checksums: {'verified' if verified else '**not verified**'}.", ""]
+    lines += [
              "Clean test error (Table 2's statistic) and white-box PGD error at eps "
              f"{pgd_eps} (robustness section's threat model) against the training eps, mean ± std over "
              f"seeds. The paper's eps is {PAPER_EPS}. Back-prop does not train with eps (a reference).",
@@ -123,6 +154,8 @@ def main(argv=None) -> None:
     ap.add_argument("--pgd-eps", default="0.1")
     ap.add_argument("--exp-show", type=Path, help="a saved `dvc exp show --json` (default: run it)")
     ap.add_argument("--out", type=Path, default=Path("reports"))
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"),
+                    help="the defaults the settings line is written against (the committed protocol)")
     args = ap.parse_args(argv)
     if args.exp_show:
         shown = json.loads(args.exp_show.read_text())
@@ -137,9 +170,12 @@ def main(argv=None) -> None:
     if len({e["params"]["eps"] for e in best}) < 2:
         raise SystemExit("eps_sweep: no two experiments differ in eps alone; queue a sweep first (see --help)")
     rows = sweep_rows(best, args.dataset, args.net, args.pgd_eps)
+    settings = overrides(best[0]["params"], yaml.safe_load(args.params.read_text())) if args.params.exists() else None
+    verified = all(e["metrics"].get("run", {}).get("data_verified", False) for e in best)
     plot(rows, args.out / "eps_sweep.png", f"{args.dataset} 2x{args.net.split('-')[1]} "
          f"{args.net.split('-')[0]}: training eps", args.pgd_eps)
-    save_text(render(rows, args.dataset, args.net, args.pgd_eps, "eps_sweep.png"), args.out / "eps_sweep.md")
+    save_text(render(rows, args.dataset, args.net, args.pgd_eps, "eps_sweep.png", settings, verified),
+              args.out / "eps_sweep.md")
     print(f"eps_sweep: {len(rows)} training eps from {len(best)} experiments -> {args.out / 'eps_sweep.md'}")
 
 

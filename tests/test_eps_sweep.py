@@ -24,9 +24,21 @@ def test_experiments_that_differ_in_eps_alone_become_one_row_per_eps(tmp_path):
                                                              {"revs": [exp("e2", 0.2, 2.0, 20.0)]},
                                                              {"revs": [exp("other", 0.05, 9.0, 9.0, epochs=5)]}]}]
     (tmp_path / "show.json").write_text(json.dumps(shown))
-    eps_sweep.main(["--exp-show", str(tmp_path / "show.json"), "--out", str(tmp_path)])
+    (tmp_path / "params.yaml").write_text("eps: 0.08\nseeds: 5\nmnist: {epochs: 150}\n")
+    eps_sweep.main(["--exp-show", str(tmp_path / "show.json"), "--out", str(tmp_path),
+                    "--params", str(tmp_path / "params.yaml")])
     text = (tmp_path / "eps_sweep.md").read_text()
     rows = [line for line in text.splitlines() if line.startswith("| 0")]
     assert [r.split(" | ")[0] for r in rows] == ["| 0.02", "| 0.08", "| 0.2"]  # "other" has other epochs
     assert "| 0.08 | 1.00 ± 0.10 (n=2) | 2.00 ± 0.10 (n=2) | 3.00 ± 0.10 (n=2) | 50.00 ± 1.00 (n=2)" in text
     assert (tmp_path / "eps_sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Reduced scale" in text and "`mnist.epochs=20`, `seeds=2`" in text
+    assert "dvc exp run --queue -S 'eps=0.02,0.08,0.2' -S 'mnist.epochs=20' -S 'seeds=2'" in text
+
+
+def test_overrides_name_every_setting_that_differs_from_the_protocol_but_eps():
+    defaults = {"eps": 0.08, "seeds": 5, "mnist": {"units": [400, 800], "methods": {"backprop": ["relu", "tanh"]},
+                                                   "train_size": None}}
+    params = {"eps": 0.02, "seeds": 5, "mnist": {"units": [400], "methods": {"backprop": ["relu"]},
+                                                 "train_size": None}}
+    assert eps_sweep.overrides(params, defaults) == ["mnist.methods.backprop=[relu]", "mnist.units=[400]"]
