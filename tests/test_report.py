@@ -388,6 +388,8 @@ def test_robustness_rows_land_in_their_method_and_eps_columns_and_pgd_below_fgsm
     assert by_method["back-prop"]["FGSM 0.1"] == "60.00 (n=1)" and by_method["back-prop"]["clean"] == NOT_RUN
     assert by_method["adversarial"]["FGSM 0.2"] == NOT_RUN
     assert "Images: the first 1000 test images." in section and "PGD did better than FGSM" not in text
+    # the clean column is not Table 2's statistic, and an MNIST subset reads higher (the first half is harder)
+    assert "not Table 2's statistic" in section and "the first 5000 test images are the harder half" in section
     broken = small_results()
     broken["robustness"]["mnist"]["relu-400"]["adversarial"]["pgd"]["0.1"]["error_pct"] = 1.0
     assert "**WARNING: PGD did better than FGSM**" in render_tables(broken)
