@@ -83,18 +83,20 @@ def _read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def flat_dict(node: dict, prefix: str = "") -> dict:
+    """A nested dict as {dotted key: value}, tuples as lists."""
+    out = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out.update(flat_dict(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
 def flat_settings(params: Params) -> dict:
     """params.yaml as {dotted key: value}, lists as lists (the protocol table's keys)."""
-    out = {}
-
-    def walk(node, prefix):
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            else:
-                out[prefix + key] = list(value) if isinstance(value, tuple) else value
-    walk(dataclasses.asdict(params), "")
-    return out
+    return flat_dict(dataclasses.asdict(params))
 
 
 def merge_provenance(blocks: list[dict]) -> dict:

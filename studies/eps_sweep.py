@@ -32,11 +32,10 @@ from matplotlib.ticker import FuncFormatter
 
 from advgrad.figures import METHOD_COLORS, _percent_axis, _save
 from advgrad.io import save_text
+from stages.report import PLOT_NAMES, flat_dict  # the report stage's curves columns and params keys
 
 METHODS = ("backprop", "adversarial", "goodfellow")
 PAPER_EPS = 0.08
-# The method names of the report stage's seed-mean curves (reports/plots/curves/<ds>-<net>.csv).
-PLOT_NAMES = {"backprop": "back-prop", "adversarial": "adversarial", "goodfellow": "Goodfellow"}
 
 
 def git_curves(rev: str, dataset: str, net: str) -> str | None:
@@ -80,20 +79,10 @@ def _without_eps(params: dict) -> str:
     return json.dumps({k: v for k, v in params.items() if k != "eps"}, sort_keys=True)
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v:
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def overrides(params: dict, defaults: dict) -> list[str]:
     """The `-S key=value` settings (eps apart) under which `params` differ from `defaults` (the
     committed params.yaml, the paper's protocol)."""
-    flat, base = _flat(params), _flat(defaults)
+    flat, base = flat_dict(params), flat_dict(defaults)
     return [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
             for k, v in sorted(flat.items()) if k != "eps" and base.get(k, object()) != v]
 
