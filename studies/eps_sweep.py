@@ -170,9 +170,11 @@ def plot(rows: list[dict], out: Path, title: str, pgd_eps: str, last: int = 3):
     fig = Figure(figsize=(8.5, 3.4), dpi=150, layout="constrained")
     FigureCanvasAgg(fig)
     clean_ax, pgd_ax = fig.subplots(1, 2, sharex=True)
+    clean_ax.set_yscale("log")  # a net that fails to train would flatten the others' differences
+    clean_ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}%" if str(v)[0] in "1235" else ""))
     for method in METHODS:
         for ax, key in ((clean_ax, "clean"), (pgd_ax, "pgd")):
-            pts = [(r["eps"], _value(r, method, key)) for r in rows if _value(r, method, key) is not None]
+            pts = [(r["eps"], v) for r in rows if (v := _value(r, method, key)) is not None]
             if pts:
                 xs, ys = zip(*pts, strict=True)
                 ax.plot(xs, ys, marker="o", color=METHOD_COLORS[method], linestyle="-" if key == "clean" else "--",
@@ -183,9 +185,6 @@ def plot(rows: list[dict], out: Path, title: str, pgd_eps: str, last: int = 3):
         ax.set_xlabel("training eps")
         ax.grid(True, alpha=0.3)
         _percent_axis(ax)
-    clean_ax.set_yscale("log")  # a net that fails to train would flatten the others' differences
-    clean_ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}%" if str(v)[0] in "1235" else ""))
-    _percent_axis(clean_ax)
     clean_ax.legend(fontsize="small")
     fig.suptitle(title, fontsize="medium")
     return _save(fig, out)
