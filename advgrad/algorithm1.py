@@ -10,9 +10,10 @@ The paper (section 2) trains on F(θ, x, y) = J(θ, x + µ, y) with µ = ε sign
     5. Update weights and biases based on gradients from step 4.
 
 `adversarial_step` is exactly that, for any `nn.Module` and loss; with ε = 0 it is one step of
-standard back-propagation. The CIFAR-10 trainer runs it as it is. The MNIST trainer runs a
-faster implementation of the same step (`advgrad.stacked`: all seeds at once, hand-written
-passes), which the tests check against this function.
+standard back-propagation. Both trainers run it as it is: CIFAR-10 on one net, MNIST on all
+seeds of a configuration at once (`advgrad.mnist_model.StackedMLP`, whose loss is one J per
+seed; their sum is back-propagated, which trains each seed on its own gradient since the seeds
+share no parameter).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from advgrad.adversarial import fgsm, input_gradient
 
 __all__ = ["adversarial_step", "goodfellow_step"]
 
-Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, labels) -> scalar J
+# (logits, labels) -> J: a scalar, or one J per seed (S,) for a stacked model
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def adversarial_step(model: nn.Module, loss_fn: Loss, optimizer: torch.optim.Optimizer,
@@ -39,7 +41,7 @@ def adversarial_step(model: nn.Module, loss_fn: Loss, optimizer: torch.optim.Opt
     """
     if eps > 0:
         # Steps 1-2: forward x, back-propagate J to the input only (no weight gradients).
-        e = input_gradient(lambda v: loss_fn(model(v), y), x)
+        e = input_gradient(lambda v: loss_fn(model(v), y).sum(), x)
         # Step 3: z = x + eps * sign(e).
         z = fgsm(x, e, eps, clip)
     else:
@@ -48,7 +50,7 @@ def adversarial_step(model: nn.Module, loss_fn: Loss, optimizer: torch.optim.Opt
     logits = model(z)
     loss = loss_fn(logits, y)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    loss.sum().backward()
     # Step 5: update weights and biases with the gradients of step 4.
     optimizer.step()
     return logits.detach(), loss.detach()
@@ -59,13 +61,19 @@ def goodfellow_step(model: nn.Module, loss_fn: Loss, optimizer: torch.optim.Opti
                     clip: tuple[float, float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """For comparison under the same protocol: one update of Goodfellow, Shlens and Szegedy
     (2014), eq. 3: J~ = a J(x) + (1 - a) J(x + eps sign(grad_x J(x))), a = `clean_weight` (0.5
-    there), the perturbation held constant. Unlike Algorithm 1 the clean pass is trained on too.
-    Returns the logits on the perturbed input and J~, detached."""
-    e = input_gradient(lambda v: loss_fn(model(v), y), x)
-    z = fgsm(x, e, eps, clip)
-    logits = model(z)
-    loss = clean_weight * loss_fn(model(x), y) + (1 - clean_weight) * loss_fn(logits, y)
+    there), the perturbation held constant. Unlike Algorithm 1 the clean pass is trained on too,
+    so its one backward pass gives both the weight gradients of a J(x) and the input gradient
+    (whose sign is that of grad_x J(x), a > 0). Returns the logits on the perturbed input and
+    J~, detached."""
+    if not 0 < clean_weight < 1:
+        raise ValueError(f"goodfellow_step: clean_weight = {clean_weight!r}: need a number in (0, 1)")
+    x = x.detach().requires_grad_(True)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    clean = loss_fn(model(x), y)
+    (clean_weight * clean).sum().backward()  # weight gradients of a J(x), and x.grad
+    z = fgsm(x.detach(), x.grad, eps, clip)
+    logits = model(z)
+    perturbed = loss_fn(logits, y)
+    ((1 - clean_weight) * perturbed).sum().backward()  # accumulates onto a J(x)'s gradients
     optimizer.step()
-    return logits.detach(), loss.detach()
+    return logits.detach(), (clean_weight * clean + (1 - clean_weight) * perturbed).detach()

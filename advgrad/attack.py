@@ -41,7 +41,7 @@ def fgsm_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
 
 def error_pct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Classification error of `model` on (x, y), in percent."""
-    return 100.0 * misclassified(model, x, y) / len(y)
+    return 100.0 * int(misclassified(model, x, y)) / len(y)
 
 
 def transfer_pairs(seeds: Sequence[int]) -> list[tuple[int, int]]:

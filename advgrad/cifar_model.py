@@ -7,11 +7,12 @@
   ReLU layers of 2048 units. 10,071,562 parameters.
 
 Both end in a linear layer of 10 logits; the softmax lives in the loss (`F.cross_entropy`), as
-the paper's "softmax layer and a cross-entropy objective". Dropout, when a method uses it, is
-applied to the input, inside each conv block and to the output of each hidden fully connected
-layer. Section 4 gives "0.1 for the input layer, 0.25 for convolutional layers and 0.5 for fully
-connected layers"; the author's conv code (anokland/dfa-torch, Models/conv.lua) drops 0.25,
-0.25 and 0.5 in the three conv blocks, after each ReLU and before the pooling. Each block takes
+the paper's "softmax layer and a cross-entropy objective". Dropout, when a method uses it
+(`advgrad.dropout`: masks from the seed's own generator), is applied to the input, inside each
+conv block and to the output of each hidden fully connected layer. Section 4 gives "0.1 for
+the input layer, 0.25 for convolutional layers and 0.5 for fully connected layers"; the
+author's conv code (anokland/dfa-torch, Models/conv.lua) drops 0.25, 0.25 and 0.5 in the three
+conv blocks, after each ReLU and before the pooling. Each block takes
 its own rate and the position is a choice (`CONV_DROPOUT_POSITIONS`), so both readings are one
 setting apart. A rate of 0 is no dropout, so every method has the same parameter names and
 checkpoints of all methods load the same way.
@@ -23,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advgrad.dropout import SeededDropout
 from advgrad.names import CIFAR_ARCHS, CONV_DROPOUT_POSITIONS, NUM_CLASSES
 
 __all__ = ["CifarMLP", "CifarConvNet", "ConvBlock", "build_model", "init_weights_",
@@ -40,13 +42,13 @@ class CifarMLP(nn.Module):
         self.fc1 = nn.Linear(3 * 32 * 32, units)
         self.fc2 = nn.Linear(units, units)
         self.out = nn.Linear(units, NUM_CLASSES)
-        self.p_input, self.p_fc = p_input, p_fc
+        self.drop_input, self.drop_fc = SeededDropout(p_input), SeededDropout(p_fc)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.dropout(x.flatten(1), self.p_input, self.training)    # (B, 3072)
-        h = F.dropout(F.relu(self.fc1(x)), self.p_fc, self.training)  # (B, units)
-        h = F.dropout(F.relu(self.fc2(h)), self.p_fc, self.training)  # (B, units)
-        return self.out(h)                                            # (B, 10) logits
+        x = self.drop_input(x.flatten(1))              # (B, 3072)
+        h = self.drop_fc(F.relu(self.fc1(x)))          # (B, units)
+        h = self.drop_fc(F.relu(self.fc2(h)))          # (B, units)
+        return self.out(h)                             # (B, 10) logits
 
 
 class ConvBlock(nn.Module):
@@ -59,15 +61,15 @@ class ConvBlock(nn.Module):
             raise ValueError(f"ConvBlock: dropout position {position!r} is invalid; allowed: "
                              f"{', '.join(CONV_DROPOUT_POSITIONS)}")
         self.conv = nn.Conv2d(c_in, c_out, kernel_size=5, padding=2)
-        self.p_drop, self.position = p_drop, position
+        self.drop, self.position = SeededDropout(p_drop), position
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.conv(x))
         if self.position == "before_pool":
-            x = F.dropout(x, self.p_drop, self.training)
+            x = self.drop(x)
         x = F.max_pool2d(x, kernel_size=3, stride=2)  # side n -> (n - 3) // 2 + 1
         if self.position == "after_pool":
-            x = F.dropout(x, self.p_drop, self.training)
+            x = self.drop(x)
         return x
 
 
@@ -90,14 +92,14 @@ class CifarConvNet(nn.Module):
         self.fc1 = nn.Linear(256 * 3 * 3, 2048)
         self.fc2 = nn.Linear(2048, 2048)
         self.out = nn.Linear(2048, NUM_CLASSES)
-        self.p_input, self.p_fc = p_input, p_fc
+        self.drop_input, self.drop_fc = SeededDropout(p_input), SeededDropout(p_fc)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.dropout(x, self.p_input, self.training)                 # (B, 3, 32, 32)
-        x = self.block3(self.block2(self.block1(x))).flatten(1)       # (B, 2304)
-        h = F.dropout(F.relu(self.fc1(x)), self.p_fc, self.training)  # (B, 2048)
-        h = F.dropout(F.relu(self.fc2(h)), self.p_fc, self.training)  # (B, 2048)
-        return self.out(h)                                            # (B, 10) logits
+        x = self.drop_input(x)                                   # (B, 3, 32, 32)
+        x = self.block3(self.block2(self.block1(x))).flatten(1)  # (B, 2304)
+        h = self.drop_fc(F.relu(self.fc1(x)))                    # (B, 2048)
+        h = self.drop_fc(F.relu(self.fc2(h)))                    # (B, 2048)
+        return self.out(h)                                       # (B, 10) logits
 
 
 def build_model(arch: str, *, units: int = 3000, p_input: float = 0.0,

@@ -9,16 +9,23 @@ __all__ = ["misclassified", "error_rate"]
 
 
 @torch.no_grad()
-def misclassified(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 2000) -> int:
+def misclassified(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 2000) -> torch.Tensor:
     """How many rows of (x, y) `model` gets wrong in eval mode (no dropout), `chunk` rows at a
-    time (memory only). The predicted class is the largest logit."""
+    time (memory only). The predicted class is the largest logit (for sigmoid outputs also the
+    largest probability).
+
+    A plain model gives a 0-d count; a stacked one (logits (S, N, 10), `advgrad.mnist_model.
+    StackedMLP`) one count per seed (S,). The count stays on the device.
+    """
     model.eval()
-    wrong = torch.zeros((), dtype=torch.int64, device=x.device)
+    wrong = None
     for start in range(0, len(x), chunk):
-        wrong += (model(x[start:start + chunk]).argmax(-1) != y[start:start + chunk]).sum()
-    return int(wrong.item())
+        batch = (model(x[start:start + chunk]).argmax(-1) != y[start:start + chunk]).sum(-1)
+        wrong = batch if wrong is None else wrong + batch
+    return wrong
 
 
-def error_rate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 2000) -> float:
-    """Fraction of (x, y) that `model` misclassifies."""
-    return misclassified(model, x, y, chunk) / len(x)
+def error_rate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 2000) -> float | list[float]:
+    """Fraction of (x, y) that `model` misclassifies: a float, or one per seed for a stacked model
+    (counted exactly, divided in float64)."""
+    return (misclassified(model, x, y, chunk).double() / len(x)).tolist()

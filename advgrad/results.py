@@ -54,10 +54,10 @@ def rounded(metrics, digits: int = DIGITS):
 
 
 def curves_csv(rows: list[dict], columns: Sequence[str]) -> str:
-    """The rows as CSV in `columns` order; floats in full (repr) precision, so the statistic
-    recomputed from the file is the one reported."""
+    """The rows as CSV, `columns` only, in that order; floats in full (repr) precision, so the
+    statistic recomputed from the file is the one reported."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()

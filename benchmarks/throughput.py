@@ -1,29 +1,32 @@
-"""MNIST training throughput: the reference step in a plain PyTorch loop against advgrad's fast
-path (README, "Performance and cost"). Writes reports/benchmark.md.
+"""MNIST training throughput: the reference step in a per-seed PyTorch loop against the stacked
+module that `advgrad.mnist_trainer.train` runs (README, "Performance and cost"). Writes
+reports/benchmark.md.
 
-    python -m benchmarks.throughput                          # 2x800 ReLU, batch 10, 5 seeds: ~1.5 min
-    python -m benchmarks.throughput --steps 150 --repeats 5  # under a minute
-    python -m benchmarks.throughput --matrix                 # + every MNIST training stage: cost
-                                                             #   per epoch, projected time (+2 min)
-    python -m benchmarks.throughput --device cuda --check    # a new GPU: the CUDA-graph step
-                                                             #   against the eager step, first
+    python -m benchmarks.throughput            # 2x800 ReLU, batch 10, 5 seeds, eps 0 and 0.08
+    python -m benchmarks.throughput --matrix   # + every MNIST training stage: cost per epoch, projected time
+    python -m benchmarks.throughput --layouts  # + torch's intra-op threads vs worker threads (CPU)
 
-The paper's MNIST net (section 3: 784-h-h-10, batch 10, plain SGD) is trained two ways, with
-standard back-propagation (eps = 0) and adversarial back-propagation (Algorithm 1, eps = 0.08):
+(a) per-seed loop: the reference step, `advgrad.algorithm1.adversarial_step`, on one `build_mlp`
+    `nn.Sequential` + `torch.optim.SGD` per seed, one seed after another; timed twice, with one
+    intra-op thread and with torch's default threads.
+(b) stacked module: what `train` runs, one `StackedMLP` of all S seeds stepped by `make_step(cfg)`
+    (the same `adversarial_step`) with `torch.optim.SGD(foreach=True)`, torch's default threads.
 
-(a) plain: the reference implementation of the method, `advgrad.algorithm1.adversarial_step`
-    (autograd, the first pass computing only the input gradient) on one `nn.Sequential`
-    (`advgrad.mnist_model.build_mlp`) + `torch.optim.SGD` per model, one model at a time,
-    torch's default threads.
-(b) ours: `advgrad.stacked.StackedSGD.steps`, exactly what `mnist_trainer.train()` runs: all
-    seeds at once, hand-written passes.
+(a)'s nets are (b)'s initial weights unstacked; both see the same batches, gathered as
+`advgrad.training.fit` does (the gather is timed, fit's loss and error bookkeeping is not).
+Hygiene: one process; random MNIST-shaped data (a dense product costs the same whatever the
+pixels); a warm-up; then `repeats` rounds, each running every variant in turn, so that a change
+of machine load hits all of them; medians; ratios are medians of the ratios of runs of the same
+round; the load average before and after; on CUDA a synchronisation around every timed run.
 
-Measurement hygiene: one process; the same data for both (random MNIST-shaped inputs: dense
-matrix products cost the same whatever the pixels); a warm-up; then `repeats` timed runs that
-alternate (a) and (b), so that a change of machine load hits both; medians are reported, and
-the load average before and after. The last line printed is machine-readable:
-`speedup=<x.xx> adversarial_ratio=<y.yy>`, (b)'s per-model speed-up over (a) on the adversarial
-step and (b)'s adversarial/standard cost ratio of a training step.
+Efficiency: a step's matrix-product FLOPs (`step_flops`: the passes it makes, 2 FLOPs per
+multiply-add, times the batch and the models) per second, as a fraction of this machine's
+`torch.mm` peak measured in the same run on the same device (the fastest of 5 float32 products
+of 2048 x 2048 matrices, default threads).
+
+The last line printed is machine-readable, `speedup=<x.xx> adversarial_ratio=<y.yy>
+peak_fraction=<z.zzz>`: (b)'s per-model speed-up over (a) with default threads on the adversarial
+step, (b)'s adversarial/standard ratio of a step's time, and (b)'s adversarial GFLOP/s over the peak.
 """
 
 from __future__ import annotations
@@ -35,162 +38,171 @@ import resource
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from advgrad import stacked
 from advgrad.algorithm1 import adversarial_step
+from advgrad.dropout import use_generators
+from advgrad.evaluation import error_rate
 from advgrad.io import save_text
-from advgrad.mnist_model import ACTIVATIONS, MLPConfig, bce_loss, build_mlp
-from advgrad.mnist_trainer import MnistConfig, stream_seed
+from advgrad.mnist_model import ACTIVATIONS, MLPConfig, StackedMLP, bce_loss, to_modules
+from advgrad.mnist_trainer import MnistConfig, make_step
 
 EPS = 0.08                                             # paper section 3
 LR = {"logistic": 0.5, "tanh": 0.01, "relu": 0.05}     # paper section 3 (params.yaml)
 DROPOUT = (0.2, 0.5)                                   # params.yaml mnist.dropout (Figure 2 net)
 N_TRAIN, N_FIT, N_TEST = 60000, 50000, 10000           # MNIST training, fit (no validation), test
+FASTER = 1.15  # the layout rule: worker threads replace torch's own only if this much faster
+VARIANTS = {"a1": "(a) per-seed loop, 1 thread", "a": "(a) per-seed loop, default threads", "b": "(b) stacked module"}
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One timed configuration: a 784-units-units-10 net, eps (0: standard back-propagation),
-    the number of seeds (b) trains at once, the batch size, and dropout (the Figure 2 net)."""
-    units: int
-    activation: str
-    eps: float
-    seeds: int
-    batch_size: int
-    dropout: bool = False
-
-    @property
-    def sizes(self) -> tuple[int, ...]:
-        return (784, self.units, self.units, 10)
+def config(units: int, activation: str, eps: float, seeds, batch_size: int, dropout: bool = False) -> MnistConfig:
+    mlp = MLPConfig((784, units, units, 10), activation, *(DROPOUT if dropout else (0.0, 0.0)))
+    return MnistConfig(mlp, lr=LR[activation], eps=eps, epochs=1, batch_size=batch_size, init_std=0.01,
+                       seeds=tuple(int(s) for s in seeds))
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def timed(device: torch.device, fn, *args) -> float:
+    """Seconds `fn(*args)` takes; on CUDA the queued work is waited for before and after."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda _: None
+    sync(device)
+    start = time.perf_counter()
+    fn(*args)
+    sync(device)
+    return time.perf_counter() - start
 
 
-# --- (a) the plain loop ------------------------------------------------------------------------
+@contextmanager
+def intra_op_threads(n: int | None):
+    """torch's intra-op thread count set to `n` (None: left alone), restored afterwards."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
-def plain_model(units: int, activation: str, device) -> nn.Sequential:
-    model = build_mlp(MLPConfig((784, units, units, 10), activation)).to(device)
-    for layer in model:
-        if isinstance(layer, nn.Linear):  # N(0, 0.01) weights, zero biases (section 3)
-            nn.init.normal_(layer.weight, 0.0, 0.01)
-            nn.init.zeros_(layer.bias)
-    return model
 
+class Runner:
+    """Trains on consecutive mini-batches of a fixed (S, n) order, one permutation per seed."""
 
-class Plain:
-    """(a): one model trained on consecutive mini-batches of a fixed permutation."""
-
-    def __init__(self, s: Setting, x: Tensor, y: Tensor, order: Tensor):
-        self.s, self.x, self.y, self.order, self.pos = s, x, y, order, 0
-        self.model = plain_model(s.units, s.activation, x.device)
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=LR[s.activation])
+    def __init__(self, cfg: MnistConfig, x: Tensor, y: Tensor, order: Tensor):
+        self.cfg, self.x, self.y, self.order, self.pos = cfg, x, y, order, 0
 
     def run(self, steps: int) -> float:
-        """Seconds for `steps` training steps."""
-        B, x, y = self.s.batch_size, self.x, self.y
-        batches = self.order[self.pos:self.pos + steps * B].split(B)
-        self.pos += steps * B
-        _sync(x.device)
-        start = time.perf_counter()
-        for idx in batches:
-            adversarial_step(self.model, bce_loss, self.opt, x[idx], y[idx], self.s.eps)
-        _sync(x.device)
-        return time.perf_counter() - start
+        """Seconds for `steps` training steps of every seed."""
+        n = steps * self.cfg.batch_size
+        order, self.pos = self.order[:, self.pos:self.pos + n], self.pos + n
+        assert order.shape[1] == n, "benchmark data too short for the steps asked"
+        return timed(self.x.device, self._steps, order)
 
 
-# --- (b) advgrad's trainer ---------------------------------------------------------------------
+class PerSeed(Runner):
+    """(a): one `build_mlp` net + `torch.optim.SGD` per seed, trained one seed after another."""
 
-class Ours:
-    """(b): `StackedSGD.steps` on all seeds, as `advgrad.mnist_trainer.train` runs it."""
+    def __init__(self, cfg: MnistConfig, x: Tensor, y: Tensor, order: Tensor):
+        super().__init__(cfg, x, y, order)
+        start = StackedMLP(cfg.mlp, cfg.seeds, cfg.init_std).state_dict()  # (b)'s initial weights
+        self.models = [m.train().to(x.device) for m in to_modules(start, cfg.mlp)]
+        self.opts = [torch.optim.SGD(m.parameters(), lr=cfg.lr) for m in self.models]
 
-    def __init__(self, s: Setting, x: Tensor, y: Tensor, order: Tensor, workers: int | None):
-        self.s, self.x, self.y, self.order, self.pos, self.workers = s, x, y, order, 0, workers
-        self.cfg = MnistConfig(
-            MLPConfig(s.sizes, s.activation, *(DROPOUT if s.dropout else (0.0, 0.0))),
-            lr=LR[s.activation], eps=s.eps, epochs=1, batch_size=s.batch_size, init_std=0.01,
-            seeds=tuple(range(s.seeds)))
-        device = x.device
-        self.params = stacked.init_params(self.cfg.mlp, self.cfg.seeds, self.cfg.init_std, device)
-        self.rng = [torch.Generator(device=device).manual_seed(stream_seed(seed, "dropout"))
-                    for seed in self.cfg.seeds]
+    def _steps(self, order: Tensor) -> None:
+        x, y, eps = self.x, self.y, self.cfg.eps
+        for model, opt, seed_order in zip(self.models, self.opts, order, strict=True):
+            for idx in seed_order.split(self.cfg.batch_size):
+                adversarial_step(model, bce_loss, opt, x.index_select(0, idx), y.index_select(0, idx), eps)
 
-    def _sgd(self) -> stacked.StackedSGD:
-        return stacked.StackedSGD(self.cfg, self.params, self.rng, (self.x, self.y), self.workers)
 
-    def run(self, steps: int) -> float:
-        """Seconds for `steps` training steps of every seed (the worker set-up is not timed)."""
-        order = self.order[:, self.pos:self.pos + steps * self.s.batch_size]  # (S, steps * B)
-        self.pos += steps * self.s.batch_size
-        with self._sgd() as sgd:
-            _sync(self.x.device)
-            start = time.perf_counter()
-            sgd.steps(order)
-            _sync(self.x.device)
-            return time.perf_counter() - start
+class Stacked(Runner):
+    """(b): all seeds at once, as `advgrad.mnist_trainer.train` steps them."""
 
-    def eval_seconds(self, x: Tensor, y: Tensor) -> float:
-        """Seconds to measure the error of every seed on (x, y), as `train` does every epoch."""
-        with self._sgd() as sgd:
-            _sync(x.device)
-            start = time.perf_counter()
-            sgd.errors(x, y)
-            _sync(x.device)
-            return time.perf_counter() - start
+    def __init__(self, cfg: MnistConfig, x: Tensor, y: Tensor, order: Tensor):
+        super().__init__(cfg, x, y, order)
+        self.model = StackedMLP(cfg.mlp, cfg.seeds, cfg.init_std).to(x.device)
+        use_generators(self.model, [torch.Generator(device=x.device).manual_seed(s) for s in cfg.seeds])
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, foreach=True)
+        self.step = make_step(cfg)
+
+    def _steps(self, order: Tensor) -> None:
+        x, y = self.x, self.y
+        self.model.train()  # an evaluation leaves it in eval mode
+        for idx in order.split(self.cfg.batch_size, dim=1):  # (S, B)
+            xb = x.index_select(0, idx.reshape(-1)).view(*idx.shape, x.shape[1])
+            self.step(self.model, self.opt, xb, y.index_select(0, idx.reshape(-1)).view(idx.shape))
+
+    def eval_seconds(self, n: int) -> float:
+        """Seconds to measure every seed's error on n images, as `train` does every epoch."""
+        return timed(self.x.device, error_rate, self.model, self.x[:n], self.y[:n])
 
 
 def _data(n: int, seeds: int, device, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
     """n random MNIST-shaped samples and an (S, n) order: one permutation per seed."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 784, generator=g)
-    y = torch.randint(0, 10, (n,), generator=g)
+    x, y = torch.rand(n, 784, generator=g), torch.randint(0, 10, (n,), generator=g)
     order = torch.stack([torch.randperm(n, generator=g) for _ in range(seeds)])
     return x.to(device), y.to(device), order.to(device)
 
 
-def flop_ratio(sizes: tuple[int, ...]) -> tuple[float, float]:
-    """Adversarial/standard ratio of matrix-product FLOPs: (ours, the paper's count).
+def step_flops(sizes: tuple[int, ...], adversarial: bool, batch_size: int = 1, models: int = 1) -> int:
+    """Matrix-product FLOPs (2 per multiply-add) of one training step of `models` nets.
 
     Per layer a pass costs in*out multiply-adds per sample. A standard step is a forward pass,
-    the weight gradients, and the input gradients of layers 2..L (ours: nobody needs the input
-    layer's); the adversarial step adds a forward pass and the input gradients of ALL layers.
-    The paper's 5/3 counts the first layer's input gradient in the standard step too.
+    the weight gradients, and the input gradients of layers 2..L (nobody needs the input
+    layer's: the input does not require a gradient); the adversarial step adds a forward pass
+    and the input gradients of ALL layers (steps 1-2 of Algorithm 1).
     """
     layers = [i * o for i, o in zip(sizes[:-1], sizes[1:], strict=True)]
-    total, above_first = sum(layers), sum(layers[1:])
-    ours = (2 * total + above_first + 2 * total) / (2 * total + above_first)
-    return ours, 5 / 3
+    macs = 2 * sum(layers) + sum(layers[1:]) + (2 * sum(layers) if adversarial else 0)
+    return 2 * macs * batch_size * models
+
+
+def flop_ratio(sizes: tuple[int, ...]) -> tuple[float, float]:
+    """Adversarial/standard ratio of matrix-product FLOPs: (ours, the paper's count). The
+    paper's 5/3 counts the first layer's input gradient in the standard step too."""
+    return step_flops(sizes, True) / step_flops(sizes, False), 5 / 3
+
+
+def mm_peak(device: torch.device, n: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of the fastest of `repeats` float32 n x n `torch.mm` (2 n^3 FLOPs), after an untimed one."""
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.rand(n, n, generator=g).to(device) for _ in range(2))
+    timed(device, torch.mm, a, b)
+    return 2 * n ** 3 / min(timed(device, torch.mm, a, b) for _ in range(repeats)) / 1e9
+
+
+def _paired(numerators: list[float], denominators: list[float]) -> float:
+    """Median of the ratios of paired runs: the runs of one round are seconds apart, so a slow
+    spell of the machine cancels out better than in a ratio of medians."""
+    return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
 
 
 # --- measurements --------------------------------------------------------------------------------
 
-def compare(units: int, activation: str, seeds: int, batch_size: int, steps: int, repeats: int,
-            warmup: int, eval_samples: int, device: torch.device, workers: int | None) -> dict:
-    """(a) and (b), standard and adversarial, timed alternately; medians in seconds per step."""
-    n = max((warmup + repeats * steps) * batch_size, eval_samples)
-    x, y, order = _data(n, seeds, device)
-    runners = {}
-    for eps in (0.0, EPS):
-        s = Setting(units, activation, eps, seeds, batch_size)
-        runners[("plain", eps)] = Plain(s, x, y, order[0])
-        runners[("ours", eps)] = Ours(s, x, y, order, workers)
-    for r in runners.values():
-        r.run(warmup)
+def compare(args, device: torch.device) -> dict:
+    """(a) with 1 and with default threads, and (b); standard and adversarial; seconds per step of all seeds."""
+    n = max((args.warmup + args.repeats * args.steps) * args.batch_size, args.eval_samples)
+    x, y, order = _data(n, args.seeds, device)
+    runners = {}  # a variant's standard and adversarial runs are back to back: their ratio is paired
+    for variant, cls, threads in (("a1", PerSeed, 1), ("a", PerSeed, None), ("b", Stacked, None)):
+        for eps in (0.0, EPS):
+            cfg = config(args.units, args.activation, eps, range(args.seeds), args.batch_size)
+            runners[(variant, eps)] = (cls(cfg, x, y, order), threads)
     times = {key: [] for key in runners}
-    for _ in range(repeats):
-        for key, r in runners.items():
-            times[key].append(r.run(steps) / steps)
-    evals = [runners[("ours", EPS)].eval_seconds(x[:eval_samples], y[:eval_samples]) / eval_samples
-             for _ in range(repeats)]
-    return {"step": {key: statistics.median(t) for key, t in times.items()},
-            "all": times, "eval_per_sample": statistics.median(evals)}
+    for rnd in range(-1, args.repeats):  # round -1: the warm-up
+        for key, (runner, threads) in runners.items():
+            with intra_op_threads(threads):
+                t = runner.run(args.warmup if rnd < 0 else args.steps)
+            if rnd >= 0:
+                times[key].append(t / args.steps)
+    b = runners[("b", EPS)][0]
+    evals = [b.eval_seconds(args.eval_samples) / args.eval_samples for _ in range(min(3, args.repeats))]
+    return {"all": times, "step": {k: statistics.median(t) for k, t in times.items()},
+            "eval_per_sample": statistics.median(evals)}
 
 
 def epoch_seconds(step: float, eval_per_sample: float, n_train: int, batch_size: int) -> float:
@@ -198,57 +210,69 @@ def epoch_seconds(step: float, eval_per_sample: float, n_train: int, batch_size:
     return (n_train // batch_size) * step + eval_per_sample * (n_train + N_TEST)
 
 
-def cost_matrix(units: list[int], activations: list[str], seeds: int, batch_size: int, steps: int,
-                repeats: int, warmup: int, eval_samples: int, device: torch.device,
-                workers: int | None) -> list[dict]:
-    """Seconds per epoch (all seeds) of every MNIST training stage of dvc.yaml: the median of
-    `repeats` runs of `steps` steps and of up to 3 evaluations of `eval_samples` images,
-    extrapolated to a full epoch."""
-    n = max((warmup + repeats * steps) * batch_size, eval_samples)
-    x, y, order = _data(n, seeds, device, seed=1)
-    stages = [(u, a, m, N_TRAIN) for u in units for a in activations for m in ("backprop", "adversarial")]
+def cost_matrix(args, device: torch.device) -> list[dict]:
+    """Seconds per epoch (all seeds) of every MNIST training stage of dvc.yaml with (b): the median of
+    `matrix_repeats` runs and of up to 3 evaluations of `eval_samples` images, extrapolated to an epoch."""
+    units, steps, B, S = [int(u) for u in args.matrix_units.split(",")], args.matrix_steps, args.batch_size, args.seeds
+    x, y, order = _data(max((args.warmup + args.matrix_repeats * steps) * B, args.eval_samples), S, device, seed=1)
+    stages = [(u, a, m, N_TRAIN) for u in units for a in args.matrix_activations.split(",")
+              for m in ("backprop", "adversarial")]
     # The FGSM-transfer / Figure 2-3 nets: 2x400 ReLU on the training set without validation.
-    fit_units = 400 if 400 in units else units[0]
-    stages += [(fit_units, "relu", m, N_FIT) for m in ("backprop", "adversarial", "dropout")]
+    stages += [(400 if 400 in units else units[0], "relu", m, N_FIT) for m in ("backprop", "adversarial", "dropout")]
     rows = []
     for u, a, method, n_train in stages:
-        s = Setting(u, a, EPS if method == "adversarial" else 0.0, seeds, batch_size, method == "dropout")
-        r = Ours(s, x, y, order, workers)
-        r.run(warmup)
-        step = statistics.median(r.run(steps) / steps for _ in range(repeats))
-        per_sample = statistics.median(r.eval_seconds(x[:eval_samples], y[:eval_samples])
-                                       for _ in range(min(3, repeats))) / eval_samples
-        rows.append({"stage": f"{'train-fit' if n_train == N_FIT else 'train'}-{method}",
-                     "config": f"2x{u} {a}", "n_train": n_train, "step_ms": 1e3 * step,
-                     "train_s": (n_train // batch_size) * step,
-                     "eval_s": per_sample * (n_train + N_TEST),
-                     "epoch_s": epoch_seconds(step, per_sample, n_train, batch_size)})
-        print(f"  {rows[-1]['stage']:22s} {rows[-1]['config']:15s} {rows[-1]['epoch_s']:7.1f} s/epoch "
-              f"({seeds} seeds)", flush=True)
+        r = Stacked(config(u, a, EPS if method == "adversarial" else 0.0, range(S), B, method == "dropout"),
+                    x, y, order)
+        r.run(args.warmup)
+        step = statistics.median(r.run(steps) / steps for _ in range(args.matrix_repeats))
+        per_sample = statistics.median(r.eval_seconds(args.eval_samples)
+                                       for _ in range(min(3, args.matrix_repeats))) / args.eval_samples
+        rows.append({"stage": f"{'train-fit' if n_train == N_FIT else 'train'}-{method}", "config": f"2x{u} {a}",
+                     "n_train": n_train, "step_ms": 1e3 * step, "train_s": (n_train // B) * step,
+                     "eval_s": per_sample * (n_train + N_TEST), "epoch_s": epoch_seconds(step, per_sample, n_train, B)})
+        print(f"  {rows[-1]['stage']:22s} {rows[-1]['config']:15s} {rows[-1]['epoch_s']:7.1f} s/epoch ({S} seeds)",
+              flush=True)
     return rows
 
 
-def check_graph(units: int, activation: str, seeds: int, batch_size: int, steps: int,
-                device: torch.device) -> dict:
-    """Train the same seeds for `steps` steps with the CUDA-graph step and with the eager step,
-    from the same start; the largest differences of the parameters and of the summed loss.
-    (On a CPU the graph path runs its static-buffer step eagerly: nothing is captured.)"""
-    x, y, order = _data(steps * batch_size, seeds, device, seed=2)
-    cfg = MnistConfig(MLPConfig((784, units, units, 10), activation), lr=LR[activation], eps=EPS, epochs=1,
-                      batch_size=batch_size, init_std=0.01, seeds=tuple(range(seeds)))
-    out = []
-    for graph in (False, True):
-        params = stacked.init_params(cfg.mlp, cfg.seeds, cfg.init_std, device)
-        rng = [torch.Generator(device=device).manual_seed(stream_seed(s, "dropout")) for s in cfg.seeds]
-        with stacked.StackedSGD(cfg, params, rng, (x, y), workers=1, graph=graph) as sgd:
-            loss = sgd.steps(order)
-            captured = sgd._captured is not None and sgd._captured.graph is not None
-        out.append((params, loss, captured))
-    (eager, eager_loss, _), (graphed, graph_loss, captured) = out
-    diff = max(float((a - b).abs().max()) for (Wa, ba), (Wb, bb) in zip(eager, graphed, strict=True)
-               for a, b in ((Wa, Wb), (ba, bb)))
-    return {"param_diff": diff, "loss_diff": float((eager_loss - graph_loss).abs().max()),
-            "captured": captured, "steps": steps}
+def _single_threaded(runner: Stacked, steps: int) -> int:
+    # OpenMP and MKL thread counts are per thread once a thread has run torch code: set this
+    # worker's own, and report what it ran with.
+    torch.set_num_threads(1)
+    runner.run(steps)
+    return torch.get_num_threads()
+
+
+def layouts(args) -> list[dict]:
+    """(b)'s adversarial step on the CPU: (i) one stacked module of all S seeds on torch's default
+    threads, against (ii) min(S, torch.get_num_threads()) single-threaded workers, each training a
+    stacked module of a contiguous share of the seeds; in rounds, ratios paired."""
+    steps, B, rows = args.steps, args.batch_size, []
+    for units in (int(u) for u in args.layout_units.split(",")):
+        for S in (int(s) for s in args.layout_seeds.split(",")):
+            x, y, order = _data((args.warmup + args.repeats * steps) * B, S, torch.device("cpu"), seed=3)
+            one = Stacked(config(units, args.activation, EPS, range(S), B), x, y, order)
+            shares = [s.tolist() for s in torch.arange(S).tensor_split(min(S, torch.get_num_threads()))]
+            split = [Stacked(config(units, args.activation, EPS, s, B), x, y, order[s]) for s in shares]
+            times, seen = {"i": [], "ii": []}, set()
+            with ThreadPoolExecutor(len(split)) as pool:
+                for rnd in range(-1, args.repeats):  # round -1: the warm-up
+                    k = args.warmup if rnd < 0 else steps
+                    t_one = one.run(k)
+                    with intra_op_threads(1):
+                        start = time.perf_counter()
+                        seen.update(pool.map(_single_threaded, split, [k] * len(split)))
+                        t_split = time.perf_counter() - start
+                    if rnd >= 0:
+                        times["i"].append(t_one / steps / S)
+                        times["ii"].append(t_split / steps / S)
+            assert seen == {1}, f"worker threads ran with {seen} intra-op threads"
+            rows.append({"net": f"2x{units} {args.activation}", "seeds": S, "workers": len(split),
+                         "one_ms": 1e3 * statistics.median(times["i"]), "ratio": _paired(times["ii"], times["i"]),
+                         "split_ms": 1e3 * statistics.median(times["ii"])})
+            print("  {net}, {seeds} seeds: (i) {one_ms:.2f}, (ii) {workers} workers {split_ms:.2f} ms/step per model; "
+                  "(ii)/(i) {ratio:.2f}".format(**rows[-1]), flush=True)
+    return rows
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -256,195 +280,172 @@ def check_graph(units: int, activation: str, seeds: int, batch_size: int, steps:
 def _machine(device: torch.device, default_threads: int) -> dict:
     cpu = platform.processor() or platform.machine()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                   if line.startswith("model name"))
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    info = {"device": str(device), "cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
-            "python": platform.python_version(), "default_threads": default_threads}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
+    return {"device": str(device), "cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
+            "python": platform.python_version(), "default_threads": default_threads,
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
 
 
 def _peak_memory(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB CUDA max allocated"
-    # ru_maxrss is in KiB on Linux: the peak of the whole process, (a), (b) and the data.
+    # ru_maxrss is in KiB on Linux: the peak of the whole process, every variant and the data.
     return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB CPU max RSS (whole process)"
 
 
-def _paired(numerators: list[float], denominators: list[float]) -> float:
-    """Median of the ratios of paired runs."""
-    return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
+def headline(args, res: dict, peak_gflops: float) -> dict:
+    runs, sizes = res["all"], (784, args.units, args.units, 10)
+    gflops = {k: step_flops(sizes, k[1] > 0, args.batch_size, args.seeds) / t / 1e9 for k, t in res["step"].items()}
+    return {"speedup": _paired(runs[("a", EPS)], runs[("b", EPS)]),
+            "speedup_standard": _paired(runs[("a", 0.0)], runs[("b", 0.0)]),
+            "speedup_1thread": _paired(runs[("a1", EPS)], runs[("b", EPS)]),
+            "adversarial_ratio": _paired(runs[("b", EPS)], runs[("b", 0.0)]),
+            "ratios": {v: _paired(runs[(v, EPS)], runs[(v, 0.0)]) for v in VARIANTS},
+            "gflops": gflops, "peak_gflops": peak_gflops, "peak_fraction": gflops[("b", EPS)] / peak_gflops}
 
 
-def render(args, machine: dict, workers: int, threads: int, res: dict, matrix: list[dict] | None,
-           load: tuple[float, float], peak: str) -> tuple[str, dict]:
-    """The markdown report and the headline numbers."""
-    step, B, S = res["step"], args.batch_size, args.seeds
-    per_model = {key: (S if key[0] == "ours" else 1) * B / t for key, t in step.items()}  # samples/s
-    # Ratios are medians of per-run ratios: the two runs of a pair are timed back to back, so
-    # a slow spell of the machine cancels out better than in a ratio of medians.
-    runs = res["all"]
-    speedup = _paired(runs[("plain", EPS)], [t / S for t in runs[("ours", EPS)]])
-    standard_speedup = _paired(runs[("plain", 0.0)], [t / S for t in runs[("ours", 0.0)]])
-    ratio = _paired(runs[("ours", EPS)], runs[("ours", 0.0)])
-    plain_ratio = _paired(runs[("plain", EPS)], runs[("plain", 0.0)])
-    epoch = {eps: epoch_seconds(step[("ours", eps)], res["eval_per_sample"], N_TRAIN, B)
-             for eps in (0.0, EPS)}
-    epoch_ratio = epoch[EPS] / epoch[0.0]
+def render(args, machine: dict, res: dict, head: dict, matrix: list[dict] | None, layout: list[dict] | None,
+           load: tuple[float, float], memory: str) -> str:
+    B, S, peak = args.batch_size, args.seeds, head["peak_gflops"]
+    epoch = {eps: epoch_seconds(res["step"][("b", eps)], res["eval_per_sample"], N_TRAIN, B) for eps in (0.0, EPS)}
     ours_flops, paper_flops = flop_ratio((784, args.units, args.units, 10))
-    net = f"784-{args.units}-{args.units}-10 {args.activation}"
-
     lines = [
-        "# Training throughput: plain PyTorch loop vs advgrad's trainer",
-        "",
-        "Generated by `" + " ".join(["python -m benchmarks.throughput", *args.argv])
-        + "` (see that module for the method). Do not edit by hand.",
-        "",
-        f"- Net: {net}, batch {B}, eps {EPS} (paper section 3); (b) trains {S} seeds at once.",
+        "# Training throughput: the reference step in a per-seed loop vs the stacked module", "",
+        f"Generated by `{' '.join(['python -m benchmarks.throughput', *args.argv])}` (see that module for the "
+        "method). Do not edit by hand.", "",
+        f"- Net: 784-{args.units}-{args.units}-10 {args.activation}, batch {B}, eps {EPS} (paper section 3); "
+        f"{S} seeds: (a) one after another, (b) all at once.",
         f"- Machine: {machine['cpu']}, {machine['cores']} cores; device {machine['device']}"
-        + (f" ({machine['gpu']})" if "gpu" in machine else "")
+        + (f" ({machine['gpu']})" if machine["gpu"] else "")
         + f"; torch {machine['torch']}, Python {machine['python']}.",
-        f"- Threads: (a) torch's default, {machine['default_threads']}; (b) {workers} worker thread(s) "
-        f"x {threads} intra-op thread(s).",
-        f"- Timing: {args.warmup} warm-up steps, then {args.repeats} alternating runs of {args.steps} "
-        f"steps each; medians. Load average (1 min) {load[0]:.2f} before, {load[1]:.2f} after.",
-        f"- Peak memory: {peak}.",
-        "",
-        "| | step | ms per step | samples/s per model |",
-        "|---|---|---:|---:|",
+        f"- Threads: torch's default is {machine['default_threads']} intra-op thread(s); (a) runs with 1 and with "
+        "the default, (b) with the default.",
+        f"- Matrix-product peak: {peak:.1f} GFLOP/s, the fastest of 5 float32 `torch.mm` of {args.peak_size} x "
+        f"{args.peak_size} matrices on {machine['device']}, default threads.",
+        f"- Timing: {args.warmup} warm-up steps, then {args.repeats} rounds of {args.steps} steps of every variant "
+        f"in turn; medians. Load average (1 min) {load[0]:.2f} before, {load[1]:.2f} after.",
+        f"- Peak memory: {memory}.", "",
+        "| | step | ms per step per model | samples/s per model | GFLOP/s | fraction of mm peak |",
+        "|---|---|---:|---:|---:|---:|",
     ]
-    for key in [("plain", 0.0), ("plain", EPS), ("ours", 0.0), ("ours", EPS)]:
-        label = "(a) plain loop" if key[0] == "plain" else f"(b) advgrad, {S} seeds"
-        kind = "adversarial" if key[1] else "standard"
-        lines.append(f"| {label} | {kind} | {1e3 * step[key]:.2f} | {per_model[key]:.0f} |")
+    lines += [f"| {VARIANTS[v]} | {'adversarial' if eps else 'standard'} | {1e3 * t / S:.2f} | {S * B / t:.0f} | "
+              f"{head['gflops'][(v, eps)]:.2f} | {head['gflops'][(v, eps)] / peak:.3f} |"
+              for (v, eps), t in res["step"].items()]
     lines += [
-        "",
-        f"**Speed-up of (b) over (a), per model, adversarial step: {speedup:.2f}x** "
-        f"(standard step: {standard_speedup:.2f}x). Speed-ups and ratios are medians of the "
-        f"ratios of runs timed back to back.",
-        "",
-        f"**Adversarial/standard cost ratio of a training step, (b): {ratio:.2f}** "
-        f"((a): {plain_ratio:.2f}). The paper says the extra pass adds \"roughly 70%\" "
-        f"(section 5). Counting matrix-product FLOPs gives 5/3 = {paper_flops:.2f} when the standard "
-        f"step back-propagates to the input layer, as a generic layer library does; our standard "
-        f"step skips the first layer's input gradient (nothing uses it), which makes the honest "
-        f"FLOP ratio for this net {ours_flops:.2f}. Elementwise work and per-op overheads move the "
-        f"measured ratio away from the FLOP count either way.",
-        "",
-        f"Per epoch *including evaluation* ({N_TRAIN // B} steps, then the clean error on "
-        f"{N_TRAIN} training + {N_TEST} test images, as `train` does for Figure 1): "
-        f"{epoch[0.0]:.1f} s standard, {epoch[EPS]:.1f} s adversarial for {S} seeds "
-        f"({epoch[0.0] / S:.1f} / {epoch[EPS] / S:.1f} s per model); "
-        f"ratio including evaluation {epoch_ratio:.2f} (evaluation is the same for both and "
-        f"dilutes the ratio; the training-step ratio above is the one to compare).",
-        "",
-        "All timed runs (ms per step, in order):",
-        "",
+        "", f"**Speed-up of (b) over (a) with default threads, per model, adversarial step: {head['speedup']:.2f}x** "
+        f"(standard step: {head['speedup_standard']:.2f}x; over (a) with 1 thread, adversarial step: "
+        f"{head['speedup_1thread']:.2f}x). Speed-ups and ratios are medians of the ratios of runs of one round.",
+        "", f"**Adversarial/standard cost ratio of a training step, (b): {head['adversarial_ratio']:.2f}** ((a) "
+        f"with 1 thread: {head['ratios']['a1']:.2f}; with default threads: {head['ratios']['a']:.2f}). The paper says "
+        f"the extra pass adds \"roughly 70%\" (section 5). Counting matrix-product FLOPs gives 5/3 = {paper_flops:.2f} "
+        "when the standard step back-propagates to the input layer, as a generic layer library does; the standard "
+        "step here skips the first layer's input gradient (nothing uses it), which makes the honest FLOP ratio for "
+        f"this net {ours_flops:.2f}. Elementwise work and per-op overheads move the measured ratio either way.",
+        "", f"**Fraction of the `torch.mm` peak, (b)'s adversarial step: {head['peak_fraction']:.3f}** "
+        f"({head['gflops'][('b', EPS)]:.2f} of {peak:.1f} GFLOP/s; FLOPs as counted above, 2 per multiply-add, "
+        f"times the batch and the {S} models). A batch of {B} makes every product thin; a fraction of the peak "
+        "compares across machines better than a time.",
+        "", f"Per epoch *including evaluation*, (b) ({N_TRAIN // B} steps, then the clean error on {N_TRAIN} training "
+        f"+ {N_TEST} test images, as `train` does for Figure 1): {epoch[0.0]:.1f} s standard, {epoch[EPS]:.1f} s "
+        f"adversarial for {S} seeds ({epoch[0.0] / S:.1f} / {epoch[EPS] / S:.1f} s per model); ratio "
+        f"{epoch[EPS] / epoch[0.0]:.2f} (evaluation costs both the same and dilutes the step ratio above).",
+        "", "All timed runs (ms per step per model, in order):", "",
     ]
-    for key, ts in res["all"].items():
-        lines.append(f"- {key[0]} eps={key[1]}: " + ", ".join(f"{1e3 * t:.2f}" for t in ts))
+    lines += [f"- {VARIANTS[v]}, eps={eps}: " + ", ".join(f"{1e3 * t / S:.2f}" for t in ts)
+              for (v, eps), ts in res["all"].items()]
     if matrix:
-        total = sum(r["epoch_s"] for r in matrix) * args.epochs
         lines += [
-            "",
-            f"## Cost of every MNIST training stage on this machine ({S} seeds per stage)",
-            "",
-            f"Measured per stage: the median of {args.matrix_repeats} runs of {args.matrix_steps} steps and "
-            f"of {min(3, args.matrix_repeats)} evaluations of {args.eval_samples} images, extrapolated to a "
-            f"full epoch (a projection, not a measured epoch). Stages run one after another here; "
-            f"on a machine shared with other jobs the spread between neighbouring rows is noise.",
-            "",
-            "| stage | net | train images | ms per step | train s/epoch | eval s/epoch | s/epoch "
-            "| s/epoch per model |",
+            "", f"## Cost of every MNIST training stage on this machine ({S} seeds per stage, (b))", "",
+            f"Measured per stage: the median of {args.matrix_repeats} runs of {args.matrix_steps} steps and of "
+            f"{min(3, args.matrix_repeats)} evaluations of {args.eval_samples} images, extrapolated to a full epoch "
+            "(a projection, not a measured epoch). Stages run one after another here; on a machine shared with "
+            "other jobs the spread between neighbouring rows is noise.", "",
+            "| stage | net | train images | ms per step | train s/epoch | eval s/epoch | s/epoch | s/epoch per model |",
             "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
-        for r in matrix:
-            lines.append(f"| {r['stage']} | {r['config']} | {r['n_train']} | {r['step_ms']:.2f} | "
-                         f"{r['train_s']:.1f} | {r['eval_s']:.1f} | {r['epoch_s']:.1f} | "
-                         f"{r['epoch_s'] / S:.1f} |")
+        lines += [f"| {r['stage']} | {r['config']} | {r['n_train']} | {r['step_ms']:.2f} | {r['train_s']:.1f} | "
+                  f"{r['eval_s']:.1f} | {r['epoch_s']:.1f} | {r['epoch_s'] / S:.1f} |" for r in matrix]
+        lines += ["", f"**Projected wall time of the MNIST protocol on this machine, {args.epochs} epochs, {S} seeds, "
+                  f"stages one after another: {sum(r['epoch_s'] for r in matrix) * args.epochs / 3600:.1f} h** "
+                  f"({len(matrix)} training stages; attack, white-box, analysis and report stages not included, "
+                  "they take minutes)."]
+    if layout:
+        rule = f"{round((FASTER - 1) * 100)} %"
         lines += [
-            "",
-            f"**Projected wall time of the MNIST protocol on this machine, {args.epochs} epochs, "
-            f"{S} seeds, stages one after another: {total / 3600:.1f} h** "
-            f"({len(matrix)} training stages; attack, white-box, analysis and report stages not "
-            f"included, they take minutes).",
+            "", "## CPU layout: torch's intra-op threads vs worker threads", "",
+            f"(b)'s adversarial step on the CPU, batch {B}: (i) one stacked module of all seeds on torch's default "
+            f"{machine['default_threads']} intra-op thread(s), against (ii) worker threads (a `ThreadPoolExecutor`, "
+            "as many as torch's default threads, at most one per seed), each with 1 intra-op thread and its own "
+            f"stacked module of a contiguous share of the seeds. {args.repeats} rounds of {args.steps} steps after "
+            f"{args.warmup} warm-up steps; (ii)/(i) is the median of the paired ratios of times. **Rule: the simpler "
+            f"layout (i) is kept unless (ii) is at least {rule} faster** ((ii)/(i) at most {1 / FASTER:.3f}).", "",
+            "| net | seeds | (i) ms/step per model | (ii) workers | (ii) ms/step per model | (ii)/(i) | verdict |",
+            "|---|---:|---:|---:|---:|---:|---|",
         ]
-    return "\n".join(lines) + "\n", {"speedup": speedup, "ratio": ratio, "plain_ratio": plain_ratio,
-                                     "epoch_ratio": epoch_ratio, "peak": peak}
+        lines += [f"| {r['net']} | {r['seeds']} | {r['one_ms']:.2f} | {r['workers']} | {r['split_ms']:.2f} | "
+                  f"{r['ratio']:.2f} | {f'(ii), at least {rule} faster' if r['ratio'] <= 1 / FASTER else 'keep (i)'} |"
+                  for r in layout]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--units", type=int, default=800, help="hidden units per layer (default 800)")
     ap.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
-    ap.add_argument("--seeds", type=int, default=5, help="seeds trained at once by (b) (default 5)")
+    ap.add_argument("--seeds", type=int, default=5, help="seeds: (a) loops over them, (b) stacks them (default 5)")
     ap.add_argument("--batch-size", type=int, default=10)
-    ap.add_argument("--steps", type=int, default=300, help="steps per timed run (default 300)")
-    ap.add_argument("--repeats", type=int, default=7, help="timed runs of each variant (default 7)")
-    ap.add_argument("--warmup", type=int, default=30, help="untimed steps first (default 30)")
+    ap.add_argument("--steps", type=int, default=100, help="steps per timed run (default 100)")
+    ap.add_argument("--repeats", type=int, default=7, help="timed rounds (default 7)")
+    ap.add_argument("--warmup", type=int, default=20, help="untimed steps first (default 20)")
     ap.add_argument("--eval-samples", type=int, default=10000,
                     help="images of the timed evaluation, extrapolated to 70000 (default 10000)")
-    ap.add_argument("--workers", type=int, default=None, help="(b)'s worker threads (default: StackedSGD's)")
+    ap.add_argument("--peak-size", type=int, default=2048, help="matrix size of the torch.mm peak (default 2048)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
-    ap.add_argument("--matrix", action="store_true",
-                    help="also time every MNIST training stage and project the protocol's wall time")
+    ap.add_argument("--matrix", action="store_true", help="also time every MNIST training stage, project the protocol")
     ap.add_argument("--matrix-units", default="400,800,1200")
     ap.add_argument("--matrix-activations", default="logistic,tanh,relu")
     ap.add_argument("--matrix-steps", type=int, default=200, help="steps per timed run (default 200)")
     ap.add_argument("--matrix-repeats", type=int, default=3, help="timed runs per stage (default 3)")
     ap.add_argument("--epochs", type=int, default=150, help="epochs of the projection (paper: 150)")
-    ap.add_argument("--check", action="store_true",
-                    help="only compare the CUDA-graph step with the eager step (run it first on a new GPU)")
-    ap.add_argument("--check-steps", type=int, default=300)
+    ap.add_argument("--layouts", action="store_true", help="also time torch's threads against worker threads (CPU)")
+    ap.add_argument("--layout-units", default="400,800")
+    ap.add_argument("--layout-seeds", default="2,5")
     ap.add_argument("--out", type=Path, default=Path("reports/benchmark.md"))
     args = ap.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("benchmarks.throughput: --device cuda but no CUDA device is available "
                          "(use --device auto or cpu)")
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto"
-                          else args.device)
-    if args.check:
-        c = check_graph(args.units, args.activation, args.seeds, args.batch_size, args.check_steps, device)
-        print(f"graph vs eager step on {device} ({'captured as a CUDA graph' if c['captured'] else 'not captured'}), "
-              f"{c['steps']} steps of {args.seeds} seeds: largest parameter difference {c['param_diff']:.3g}, "
-              f"largest summed-loss difference {c['loss_diff']:.3g}")
-        return c
-    default_threads = torch.get_num_threads()
-    load_before = os.getloadavg()[0]
-
-    workers, threads = stacked.worker_layout(args.seeds, device, args.workers)
-
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    default_threads, load_before = torch.get_num_threads(), os.getloadavg()[0]
     print(f"device {device}, torch {torch.__version__}, default threads {default_threads}; "
-          f"(b): {workers} worker(s) x {threads} thread(s); load average {load_before:.2f}", flush=True)
-    res = compare(args.units, args.activation, args.seeds, args.batch_size, args.steps, args.repeats,
-                  args.warmup, args.eval_samples, device, args.workers)
-    for key, t in res["step"].items():
-        n_models = args.seeds if key[0] == "ours" else 1
-        print(f"{key[0]:5s} {'adversarial' if key[1] else 'standard':11s} {1e3 * t:8.2f} ms/step "
-              f"{n_models * args.batch_size / t:9.0f} samples/s per model", flush=True)
-    matrix = None
+          f"load average {load_before:.2f}", flush=True)
+    peak = mm_peak(device, args.peak_size)
+    print(f"torch.mm peak: {peak:.1f} GFLOP/s ({args.peak_size} x {args.peak_size}, float32)", flush=True)
+    res = compare(args, device)
+    head = headline(args, res, peak)
+    for (v, eps), t in res["step"].items():
+        g = head["gflops"][(v, eps)]
+        print(f"{VARIANTS[v]:35s} {'adversarial' if eps else 'standard':11s} {1e3 * t / args.seeds:8.2f} ms/step "
+              f"per model {g:8.2f} GFLOP/s ({g / peak:.3f} of peak)", flush=True)
+    matrix = layout = None
     if args.matrix:
         print("cost per epoch of every MNIST training stage:", flush=True)
-        matrix = cost_matrix([int(u) for u in args.matrix_units.split(",")],
-                             args.matrix_activations.split(","), args.seeds, args.batch_size,
-                             args.matrix_steps, args.matrix_repeats, args.warmup, args.eval_samples,
-                             device, args.workers)
-    assert torch.get_num_threads() == default_threads  # (b) restored the thread count for (a)
-    text, head = render(args, _machine(device, default_threads), workers, threads, res, matrix,
-                        (load_before, os.getloadavg()[0]), _peak_memory(device))
-    save_text(text, args.out)
-    ours_flops, paper_flops = flop_ratio((784, args.units, args.units, 10))
-    print(f"speed-up of (b) over (a), per model, adversarial step: {head['speedup']:.2f}x")
-    print(f"adversarial/standard, training step: (b) {head['ratio']:.2f}, (a) {head['plain_ratio']:.2f}; "
-          f"FLOP count {ours_flops:.2f} (ours: no input gradient of the first layer in the standard "
-          f"step), {paper_flops:.2f} (the paper's count)")
-    print(f"adversarial/standard, per epoch including evaluation (b): {head['epoch_ratio']:.2f}")
-    print(f"peak memory: {head['peak']}; wrote {args.out}")
-    print(f"speedup={head['speedup']:.2f} adversarial_ratio={head['ratio']:.2f}", flush=True)
+        matrix = cost_matrix(args, device)
+    if args.layouts:
+        print("CPU layout, (b)'s adversarial step:", flush=True)
+        layout = layouts(args)
+    assert torch.get_num_threads() == default_threads  # every variant restored the thread count
+    memory = _peak_memory(device)
+    save_text(render(args, _machine(device, default_threads), res, head, matrix, layout,
+                     (load_before, os.getloadavg()[0]), memory), args.out)
+    print(f"(b) over (a), adversarial step: {head['speedup_1thread']:.2f}x over 1 thread; adversarial/standard: "
+          f"(a) {head['ratios']['a']:.2f}, FLOP count {flop_ratio((784, args.units, args.units, 10))[0]:.2f}; "
+          f"peak memory {memory}; wrote {args.out}")
+    print(f"speedup={head['speedup']:.2f} adversarial_ratio={head['adversarial_ratio']:.2f} "
+          f"peak_fraction={head['peak_fraction']:.3f}", flush=True)
     return head
 
 

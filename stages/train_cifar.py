@@ -95,7 +95,7 @@ def run(config: dict, data, device: torch.device, model_path: Path, run_dir: Pat
     state = checkpoint.load() if checkpoint is not None else None
     name = f"cifar-10 {config['arch']}-{config['prep']}-{config['method']}"
     done = 0 if state is None else (len(state["runs"]) * tc.max_epochs
-                                    + len((state["current"] or {}).get("curve", [])))
+                                    + len((state["current"] or {}).get("curves", [])))
     if done:
         log.info("%s: resuming after %d finished seeds", name, len(state["runs"]))
     # The bar counts epochs against the upper bound max_epochs per seed; a seed that stops early
@@ -104,8 +104,7 @@ def run(config: dict, data, device: torch.device, model_path: Path, run_dir: Pat
         def on_epoch(state: dict, seconds: float) -> None:
             if checkpoint is not None:
                 checkpoint.save(state)
-            current = state["current"] or state["runs"][-1]
-            p = current["curve"][-1]
+            p = (state["current"]["curves"] if state["current"] else state["runs"][-1]["curve"])[-1]
             log.info("%s seed %d epoch %d: train %.2f%% (online %.2f%%) test %.2f%% lr %.4g %.1fs",
                      name, p["seed"], p["epoch"], 100 * p["train_error"],
                      100 * p["online_train_error"], 100 * p["test_error"], p["lr"], seconds)
@@ -118,9 +117,8 @@ def run(config: dict, data, device: torch.device, model_path: Path, run_dir: Pat
             last = checkpoint.last_saved if checkpoint is not None else None
             where = None
             if last is not None:
-                current = last["current"] or last["runs"][-1]
-                where = (f"seed {current['seed']} epoch {current['curve'][-1]['epoch']} is saved in "
-                         f"{checkpoint.path}")
+                p = (last["current"]["curves"] if last["current"] else last["runs"][-1]["curve"])[-1]
+                where = f"seed {p['seed']} epoch {p['epoch']} is saved in {checkpoint.path}"
             raise stopped(name, err, where) from None
 
     metrics = {**rounded(summarize(state)), "n_train": n,

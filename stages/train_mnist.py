@@ -19,11 +19,12 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from advgrad import stacked
+import torch
+
 from advgrad.checkpoint import save_models
 from advgrad.data import load_mnist
 from advgrad.io import save_json
-from advgrad.mnist_model import NUM_CLASSES, MLPConfig
+from advgrad.mnist_model import NUM_CLASSES, MLPConfig, unstack
 from advgrad.mnist_trainer import MnistConfig, train
 from advgrad.results import rounded, summarize, write_curves
 from stages.common import (
@@ -81,7 +82,7 @@ def input_stats(params: Params, split: str, data) -> tuple[float, float]:
 
 
 def run(cfg: MnistConfig, train_split, test_split, device, name: str,
-        resume: ResumeCheckpoint | None = None, workers: int | None = None) -> dict:
+        resume: ResumeCheckpoint | None = None) -> dict:
     """Train (resuming if a checkpoint exists) and return the final trainer state."""
     state = resume.load() if resume else None
     if state is not None:
@@ -102,7 +103,7 @@ def run(cfg: MnistConfig, train_split, test_split, device, name: str,
     try:
         with interruptible():
             state = train(cfg, (train_split.x, train_split.y), (test_split.x, test_split.y), device,
-                          state=state, on_epoch=on_epoch, workers=workers)
+                          state=state, on_epoch=on_epoch)
     except FloatingPointError as err:  # the trainer names seed and epoch
         raise SystemExit(f"{name}: {err}") from None
     except KeyboardInterrupt as err:
@@ -116,7 +117,7 @@ def run(cfg: MnistConfig, train_split, test_split, device, name: str,
 
 def write_outputs(cfg: MnistConfig, state: dict, metrics: dict, meta: dict, model: Path, run_dir: Path) -> None:
     save_models(model, model={"family": "mnist-mlp", **dataclasses.asdict(cfg.mlp)}, seeds=cfg.seeds,
-                state_dicts=stacked.state_dicts(state["params"], cfg.mlp),
+                state_dicts=unstack(state["model"], cfg.mlp),
                 config={"train": dataclasses.asdict(cfg), **meta})
     write_curves(state["curves"], CURVE_COLUMNS, run_dir / "curves.csv")
     save_json(metrics, run_dir / "metrics.json")
@@ -131,20 +132,18 @@ def main(argv=None) -> None:
         data = load_mnist(args.data, device)
         train_split = data.train if args.split == "train" else data.fit
         cfg = build_config(params, args.activation, args.units, args.method, input_stats(params, args.split, data))
-        # The worker layout changes float rounding (advgrad.stacked.StackedSGD), so it is part of
-        # what must match for a resumed run to be bit-identical to an uninterrupted one.
-        workers, _ = stacked.worker_layout(len(cfg.seeds), device)
         meta = {"method": args.method, "split": args.split, "dataset": args.dataset}
         resume = ResumeCheckpoint(f"{args.dataset}-{args.activation}-{args.units}-{args.method}-{args.split}",
                                   {"config": dataclasses.asdict(cfg), **meta, "data_md5": file_md5(args.data),
-                                   "device": str(device), "workers": workers},
+                                   # the thread count can change float rounding in the kernels
+                                   "device": str(device), "threads": torch.get_num_threads()},
                                   __spec__.name)  # this module's name, also under python -m
-        state = run(cfg, train_split, data.test, device, name, resume, workers)
+        state = run(cfg, train_split, data.test, device, name, resume)
         summary = summarize(state["curves"], cfg.seeds, params.mnist.last_epochs)
         # No copies of params (DVC shows them beside the metrics); run-specific facts in provenance.
         metrics = {**rounded(summary), "n_train": len(train_split.y),
                    "data_verified": bool(data.meta.get("verified", False)),
-                   "provenance": provenance(device, workers=workers)}
+                   "provenance": provenance(device)}
         write_outputs(cfg, state, metrics, meta, args.model, args.run_dir)
         resume.clear()
     log.info("%s: test error %.2f ± %.2f %% over %d seeds", name, summary["error_pct"],

@@ -40,9 +40,8 @@ import torch
 from advgrad.attack import error_pct, fgsm_examples, softmax_ce, transfer_pairs
 from advgrad.data import load_mnist
 from advgrad.io import save_checked, save_json, save_text
-from advgrad.mnist_model import MLPConfig, bce_loss
+from advgrad.mnist_model import MLPConfig, bce_loss, to_modules
 from advgrad.mnist_trainer import MnistConfig, train
-from advgrad.stacked import to_modules
 from advgrad.stats import mean_std
 from stages import download, preprocess_mnist
 
@@ -75,7 +74,7 @@ def train_snapshots(method_eps: float, fit, test, seeds, snapshots, log) -> dict
         log(f"  eps {method_eps:g} epoch {state['epoch']}: test error "
             f"{100 * sum(r['test_error'] for r in rows) / len(rows):.2f} % ({seconds:.1f} s)")
         if state["epoch"] in snapshots:
-            kept[state["epoch"]] = dict(zip(cfg.seeds, to_modules(state["params"], cfg.mlp)))
+            kept[state["epoch"]] = dict(zip(cfg.seeds, to_modules(state["model"], cfg.mlp)))
 
     train(cfg, (fit.x, fit.y), (test.x, test.y), "cpu", on_epoch=on_epoch)
     return kept

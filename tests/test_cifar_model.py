@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from advgrad.cifar_model import CifarConvNet, CifarMLP, apply_max_norm_, build_model, init_weights_
+from advgrad.dropout import SeededDropout, use_generators
 
 
 def pooled(side: int) -> int:
@@ -47,6 +48,7 @@ def test_dropout_changes_only_training_mode_and_not_parameter_names(arch):
     x = torch.randn(3, 3, 32, 32)
     plain = build_model(arch, units=16)
     dropped = build_model(arch, units=16, p_input=0.1, p_conv=0.25, p_fc=0.5)
+    use_generators(dropped, [torch.Generator().manual_seed(0)])
     assert plain.state_dict().keys() == dropped.state_dict().keys()
     dropped.load_state_dict(plain.state_dict())
     plain.train()
@@ -58,21 +60,13 @@ def test_dropout_changes_only_training_mode_and_not_parameter_names(arch):
 
 
 def _recorded_dropout_inputs(model, x):
-    """Shapes of the tensors F.dropout receives in one training-mode forward pass, with the rate."""
-    import torch.nn.functional as F
-
-    seen, real = [], F.dropout
-
-    def spy(t, p=0.5, training=True, inplace=False):
-        seen.append((tuple(t.shape[1:]), p))
-        return real(t, p, training, inplace)
-
-    model.train()
-    F.dropout = spy
-    try:
-        model(x)
-    finally:
-        F.dropout = real
+    """Shapes of the tensors the dropout layers receive in one training-mode forward pass, with the rate."""
+    seen = []
+    for module in model.modules():
+        if isinstance(module, SeededDropout):
+            module.register_forward_pre_hook(lambda m, args: seen.append((tuple(args[0].shape[1:]), m.p)))
+    use_generators(model, [torch.Generator().manual_seed(0)])
+    model.train()(x)
     return seen
 
 

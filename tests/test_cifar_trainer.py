@@ -20,6 +20,7 @@ import yaml
 
 from advgrad.cifar_model import build_model, init_weights_
 from advgrad.cifar_trainer import CifarConfig, curve_rows, make_optimizer, summarize, train, train_step
+from advgrad.dropout import use_generators
 from advgrad.evaluation import error_rate
 from stages.common import ResumeCheckpoint
 from stages.params import CIFAR_METHODS, parse_params
@@ -38,6 +39,12 @@ def images(n, seed, low=None, high=None):
 
 def initialised(arch, std=0.01, seed=0, **dropout):
     return init_weights_(build_model(arch, units=8, **dropout), std, torch.Generator().manual_seed(seed))
+
+
+def seeded(model, seed):
+    """`model` with its dropout masks drawn from a generator seeded with `seed`."""
+    use_generators(model, [torch.Generator().manual_seed(seed)])
+    return model
 
 
 def tiny_config(**overrides):
@@ -114,11 +121,9 @@ def test_backprop_dropout_step_equals_plain_sgd_with_the_same_masks():
     optimizer = make_optimizer(model, tiny_config(lr=0.1))
     ref_optimizer = torch.optim.SGD(ref.parameters(), lr=0.1)
     x, y = images(4, 1)
-    model.train()
-    ref.train()
-    torch.manual_seed(7)
+    seeded(model, 7).train()
+    seeded(ref, 7).train()
     train_step(model, optimizer, x, y, eps=0.0, max_norm=None)
-    torch.manual_seed(7)
     sgd_reference_step(ref, ref_optimizer, x, y)
     assert_same_parameters(model, ref)
 
@@ -144,11 +149,9 @@ def test_adversarial_dropout_uses_training_mode_and_fresh_masks_in_both_passes()
     model = initialised("mlp", p_input=0.1, p_fc=0.5)
     ref = copy.deepcopy(model)
     x, y = images(4, 1)
-    model.train()
-    ref.train()
-    torch.manual_seed(11)
+    seeded(model, 11).train()
+    seeded(ref, 11).train()
     train_step(model, make_optimizer(model, tiny_config(lr=0.1)), x, y, eps=eps, max_norm=None)
-    torch.manual_seed(11)
     xg = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(F.cross_entropy(ref(xg), y), [xg])  # first masks
     z = x + eps * grad.sign()
@@ -175,7 +178,7 @@ def test_each_method_step_changes_every_weight_tensor(params, arch, method):
     model = initialised(arch, p_input=config.p_input, p_conv=config.p_conv, p_fc=config.p_fc,
                         conv_dropout_position=config.conv_dropout_position)
     before = copy.deepcopy(model.state_dict())
-    model.train()
+    seeded(model, 0).train()
     x, y = images(4, 1)
     train_step(model, make_optimizer(model, config), x, y, eps=config.eps, max_norm=config.max_norm)
     for name, value in model.state_dict().items():
@@ -210,7 +213,7 @@ def test_halving_reaches_the_optimizer_and_max_halvings_stops():
 def test_divergence_raises_naming_seed_and_epoch():
     x, y = images(20, 1)
     x[5, 0, 0, 0] = float("nan")
-    with pytest.raises(FloatingPointError, match="epoch 1 of seed 3"):
+    with pytest.raises(FloatingPointError, match="seed 3 diverged in epoch 1"):
         train(tiny_config(), x, y, x, y)
 
 

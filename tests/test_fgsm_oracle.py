@@ -2,9 +2,10 @@
 
 (a) torchattacks.FGSM, an independent implementation: it uses softmax cross-entropy and clamps
     to [0, 1], so it is compared with `advgrad.adversarial.fgsm_autograd` under the same loss.
-(b) Our sigmoid cross-entropy (summed over units, mean over the batch), through the hand-written
-    input gradient of `advgrad.stacked`: a hand-set linear model whose answer is worked out below,
-    and autograd on the per-seed `nn.Sequential` copies.
+(b) Our sigmoid cross-entropy (summed over units, mean over the batch), through the input
+    gradient of the stacked model's summed per-seed loss (`advgrad.mnist_model.StackedMLP`, as
+    Algorithm 1 takes it): a hand-set linear model whose answer is worked out below, and
+    autograd on the per-seed `nn.Sequential` copies.
 Sizes are tiny (20 inputs, 16 hidden units, a few samples) to keep the file fast.
 """
 
@@ -13,9 +14,8 @@ import torch
 import torch.nn.functional as F
 import torchattacks
 
-from advgrad import stacked
-from advgrad.adversarial import fgsm, fgsm_autograd
-from advgrad.mnist_model import ACTIVATIONS, MLPConfig
+from advgrad.adversarial import fgsm, fgsm_autograd, input_gradient
+from advgrad.mnist_model import ACTIVATIONS, MLPConfig, StackedMLP, bce_loss, to_modules
 
 SIZES = (20, 16, 16, 10)
 SEEDS = (0, 1, 2)
@@ -32,11 +32,15 @@ def _bce(logits, y):
 def _fixture(activation, lo=0.0, hi=1.0):
     cfg = MLPConfig(SIZES, activation)
     # A larger init than the paper's 0.01 so that the tiny net's input gradient is far from 0.
-    params = stacked.init_params(cfg, SEEDS, init_std=0.3, device="cpu")
+    model = StackedMLP(cfg, SEEDS, init_std=0.3)
     g = torch.Generator().manual_seed(123)
     x = lo + (hi - lo) * torch.rand(len(SEEDS), B, SIZES[0], generator=g)   # (S, B, in)
     y = torch.randint(0, SIZES[-1], (len(SEEDS), B), generator=g)          # (S, B)
-    return cfg, params, x, y
+    return cfg, model, x, y
+
+
+def _stacked_input_gradient(model, x, y):
+    return input_gradient(lambda v: bce_loss(model(v), y).sum(), x)
 
 
 # --- (a) torchattacks ------------------------------------------------------------------------
@@ -44,8 +48,8 @@ def _fixture(activation, lo=0.0, hi=1.0):
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("eps", [0.08, 0.25])
 def test_fgsm_autograd_matches_torchattacks_clipped(activation, eps):
-    cfg, params, x, y = _fixture(activation)
-    for s, model in enumerate(stacked.to_modules(params, cfg)):
+    cfg, stacked, x, y = _fixture(activation)
+    for s, model in enumerate(to_modules(stacked.state_dict(), cfg)):
         expected = torchattacks.FGSM(model, eps=eps)(x[s], y[s])
         ours = fgsm_autograd(lambda v, model=model, s=s: F.cross_entropy(model(v), y[s]), x[s], eps, clip=UNIT)
         torch.testing.assert_close(ours, expected, rtol=0, atol=0)
@@ -56,8 +60,8 @@ def test_fgsm_autograd_matches_torchattacks_clipped(activation, eps):
 def test_fgsm_autograd_matches_torchattacks_unclipped_inside_range(activation):
     # Inputs in [0.2, 0.8] with eps 0.1: torchattacks' clamp to [0, 1] is then a no-op.
     eps = 0.1
-    cfg, params, x, y = _fixture(activation, lo=0.2, hi=0.8)
-    for s, model in enumerate(stacked.to_modules(params, cfg)):
+    cfg, stacked, x, y = _fixture(activation, lo=0.2, hi=0.8)
+    for s, model in enumerate(to_modules(stacked.state_dict(), cfg)):
         expected = torchattacks.FGSM(model, eps=eps)(x[s], y[s])
         ours = fgsm_autograd(lambda v, model=model, s=s: F.cross_entropy(model(v), y[s]), x[s], eps, clip=None)
         torch.testing.assert_close(ours, expected, rtol=0, atol=0)
@@ -76,11 +80,12 @@ def test_input_gradient_and_perturbation_of_hand_set_linear_model():
     """
     W = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 0], [1, 1, 1]])
     b = torch.tensor([-1.0, -1.0, -0.5])
-    params = [(W[None], b[None, None])]                # S = 1
+    model = StackedMLP(MLPConfig((4, 3), "relu"), (0,), 0.1)  # S = 1; activation unused: no hidden layer
+    model.load_state_dict({"weights.0": W[None], "biases.0": b[None, None]})
     x = torch.full((1, 2, 4), 0.5)
     y = torch.tensor([[1, 0]])
 
-    grad = stacked.input_gradient(params, x, y, "relu")     # activation unused: no hidden layer
+    grad = _stacked_input_gradient(model, x, y)
     expected_grad = torch.tensor([[[0.25, -0.25, 0, 0.25], [-0.25, 0.25, 0, 0.25]]])
     torch.testing.assert_close(grad, expected_grad, rtol=0, atol=1e-7)
     assert grad[0, :, 2].eq(0).all()
@@ -103,10 +108,10 @@ def test_input_gradient_and_perturbation_of_hand_set_linear_model():
 @pytest.mark.parametrize("clip", [None, UNIT], ids=["unclipped", "clipped"])
 def test_mlp_input_gradient_and_perturbation_match_autograd(activation, clip):
     eps = 0.08
-    cfg, params, x, y = _fixture(activation)
-    grad = stacked.input_gradient(params, x, y, activation)                   # (S, B, in)
+    cfg, stacked, x, y = _fixture(activation)
+    grad = _stacked_input_gradient(stacked, x, y)                             # (S, B, in)
     z = fgsm(x, grad, eps, clip)
-    for s, model in enumerate(stacked.to_modules(params, cfg)):
+    for s, model in enumerate(to_modules(stacked.state_dict(), cfg)):
         expected = fgsm_autograd(lambda v, model=model, s=s: _bce(model(v), y[s]), x[s], eps, clip)
         torch.testing.assert_close(z[s], expected, rtol=0, atol=0)
         x_ref = x[s].clone().requires_grad_(True)

@@ -21,8 +21,8 @@ from advgrad.data import load_mnist
 from advgrad.data.fetch import Retry
 from advgrad.data.sources import SOURCES
 from advgrad.io import save_checked
+from advgrad.mnist_model import to_modules
 from advgrad.results import summarize
-from advgrad.stacked import to_modules
 from advgrad.stats import paired_difference
 from stages import download, preprocess_mnist, train_mnist
 from stages.params import parse_params
@@ -54,7 +54,7 @@ def trained(tmp_path_factory):
         cfg = train_mnist.build_config(params, "relu", 400, method)
         state = train_mnist.run(cfg, data.fit, data.test, "cpu", f"real-mnist-{method}")
         out[method] = (cfg, summarize(state["curves"], cfg.seeds, LAST_EPOCHS),
-                       dict(zip(cfg.seeds, to_modules(state["params"], cfg.mlp))))
+                       dict(zip(cfg.seeds, to_modules(state["model"], cfg.mlp))))
     return data, out
 
 

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from advgrad import mnist_trainer as trainer
-from advgrad import stacked
+from advgrad import training
 from advgrad.algorithm1 import adversarial_step
-from advgrad.mnist_model import ACTIVATIONS, MLPConfig
+from advgrad.mnist_model import ACTIVATIONS, MLPConfig, StackedMLP, to_modules, unstack
 from advgrad.results import summarize
 
 SIZES = (20, 16, 16, 10)
@@ -41,9 +41,9 @@ def _config(activation="relu", eps=0.08, epochs=3, seeds=(0, 1, 2), dropout=(0.0
 def _plain_loop(cfg, seed, train, test):
     """One seed, trained the obvious way: the reference Algorithm 1 step (autograd), plain SGD."""
     (x, y), (xt, yt) = train, test
-    model = stacked.to_modules(stacked.init_params(cfg.mlp, [seed], cfg.init_std, "cpu"), cfg.mlp)[0]
+    model = to_modules(StackedMLP(cfg.mlp, [seed], cfg.init_std).state_dict(), cfg.mlp)[0].train()
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-    shuffle = torch.Generator().manual_seed(trainer.stream_seed(seed, "shuffle"))
+    shuffle = torch.Generator().manual_seed(training.stream_seed(seed, "shuffle"))
     rows = []
     for epoch in range(cfg.epochs):
         loss_sum = 0.0
@@ -72,21 +72,20 @@ def test_stacked_training_equals_per_seed_and_plain_autograd_loop(activation, ep
     together = trainer.train(cfg, train, test, "cpu")
     for s, seed in enumerate(cfg.seeds):
         alone = trainer.train(_config(activation, eps, seeds=(seed,)), train, test, "cpu")
-        for (W, b), (W1, b1) in zip(together["params"], alone["params"], strict=True):
-            torch.testing.assert_close(W[s], W1[0], rtol=1e-5, atol=1e-6)
-            torch.testing.assert_close(b[s], b1[0], rtol=1e-5, atol=1e-6)
+        for name, t in together["model"].items():
+            torch.testing.assert_close(t[s], alone["model"][name][0], rtol=1e-5, atol=1e-6)
 
         model, rows = _plain_loop(cfg, seed, train, test)
-        [reference] = stacked.to_modules([(W[s:s + 1], b[s:s + 1]) for W, b in together["params"]], cfg.mlp)
-        for ours, ref in zip(reference.parameters(), model.parameters(), strict=True):
-            torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-5)
+        reference = unstack(together["model"], cfg.mlp)[s]
+        for name, t in model.state_dict().items():
+            torch.testing.assert_close(reference[name], t, rtol=1e-4, atol=1e-5)
         ours_rows = _rows_of(together["curves"], seed)
         assert [(r["epoch"], r["train_error"], r["test_error"]) for r in ours_rows] == \
                [(r["epoch"], r["train_error"], r["test_error"]) for r in rows]
         assert [r["train_loss"] for r in ours_rows] == pytest.approx([r["train_loss"] for r in rows],
                                                                       rel=1e-4)
     # The seeds really differ (different init and shuffling), so the comparison is per seed.
-    assert not torch.allclose(together["params"][0][0][0], together["params"][0][0][1])
+    assert not torch.allclose(together["model"]["weights.0"][0], together["model"]["weights.0"][1])
 
 
 def test_resume_from_saved_state_is_bit_identical(tmp_path):
@@ -104,21 +103,19 @@ def test_resume_from_saved_state_is_bit_identical(tmp_path):
     assert seen == [(3, True), (4, True)]
     assert resumed["epoch"] == full["epoch"] == 4
     assert resumed["curves"] == full["curves"]
-    for (W, b), (Wf, bf) in zip(resumed["params"], full["params"]):
-        assert torch.equal(W, Wf) and torch.equal(b, bf)
+    assert all(torch.equal(t, full["model"][name]) for name, t in resumed["model"].items())
     for key in ("shuffle_rng", "dropout_rng"):
         assert all(torch.equal(a, b) for a, b in zip(resumed[key], full[key]))
     # Resuming must not have modified the loaded state.
     assert loaded["epoch"] == 2 and len(loaded["curves"]) == 4
-    assert torch.equal(loaded["params"][0][0], half["params"][0][0])
+    assert torch.equal(loaded["model"]["weights.0"], half["model"]["weights.0"])
 
 
 def test_training_is_deterministic():
     train, test = _separable(40), _separable(20, seed=1)
     runs = [trainer.train(_config("tanh", epochs=2), train, test, "cpu") for _ in range(2)]
     assert runs[0]["curves"] == runs[1]["curves"]
-    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-               for a, b in zip(runs[0]["params"], runs[1]["params"]))
+    assert all(torch.equal(t, runs[1]["model"][name]) for name, t in runs[0]["model"].items())
 
 
 def test_curves_rows_and_callback():
@@ -128,7 +125,8 @@ def test_curves_rows_and_callback():
                           on_epoch=lambda st, sec: calls.append((st["epoch"], len(st["curves"]))))
     assert calls == [(1, 2), (2, 4)]
     assert [(r["epoch"], r["seed"]) for r in state["curves"]] == [(1, 3), (1, 4), (2, 3), (2, 4)]
-    assert set(state["curves"][0]) == {"epoch", "seed", "train_error", "test_error", "train_loss"}
+    assert set(state["curves"][0]) == {"epoch", "seed", "train_error", "test_error", "train_loss",
+                                       "online_train_error", "lr"}
 
 
 def test_divergence_raises_naming_seed_and_epoch():
@@ -140,9 +138,14 @@ def test_divergence_raises_naming_seed_and_epoch():
 
 
 def test_divergence_message_names_the_first_bad_seed():
+    model = StackedMLP(MLPConfig(SIZES, "relu"), (3, 7, 9), 0.1)
     with pytest.raises(FloatingPointError, match=r"^seed 7 diverged in epoch 12: training loss is inf"):
-        trainer._check_finite(torch.tensor([0.5, float("inf"), float("nan")]), (3, 7, 9), 12)
-    trainer._check_finite(torch.tensor([0.5, 0.1]), (3, 7), 12)  # finite: no error
+        training._check_finite(model, torch.tensor([0.5, float("inf"), float("nan")]), (3, 7, 9), 12, 0.1)
+    training._check_finite(model, torch.tensor([0.5, 0.1, 0.2]), (3, 7, 9), 12, 0.1)  # finite: no error
+    with torch.no_grad():
+        model.weights[1][2, 0, 0] = float("nan")  # seed 9's weights, its loss still finite
+    with pytest.raises(FloatingPointError, match=r"^seed 9 diverged in epoch 12"):
+        training._check_finite(model, torch.tensor([0.5, 0.1, 0.2]), (3, 7, 9), 12, 0.1)
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.08])

@@ -152,7 +152,7 @@ def test_editing_a_code_dependency_discards_the_checkpoint(workspace, monkeypatc
         train("adversarial")
     assert len(list(Path(os.environ["ADVGRAD_RESUME_DIR"]).glob("*.pt"))) == 1
 
-    with open(code / "advgrad" / "stacked.py", "a") as f:
+    with open(code / "advgrad" / "training.py", "a") as f:
         f.write("\n# an edit after the interruption\n")
     resume_training()
     seen = record_epochs()
