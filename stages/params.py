@@ -1,18 +1,19 @@
-"""params.yaml as frozen dataclasses, validated before any work.
+"""params.yaml as frozen pydantic dataclasses, validated before any work.
 
 `load_params()` reads the file with `yaml.safe_load` and builds `Params`; an unknown key, a
 wrong type or an out-of-range value raises `ParamsError` with one line naming the key and what
 is allowed. Stages call it first, so a typo in `-S` fails in a second, not after an hour.
+Pydantic dataclasses (not models) keep `dataclasses.asdict(params)` and the frozen
+`AttributeError` of plain dataclasses; scalars are Strict* types (no "1" -> 1, no 1 -> True).
 """
 
-from __future__ import annotations
-
-import dataclasses
-import typing
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal, TypeVar
 
 import yaml
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic.dataclasses import dataclass
+from pydantic.types import StrictBool, StrictFloat, StrictInt
 
 from advgrad.names import ACTIVATIONS, CIFAR_ARCHS, CIFAR_PREPS, CONV_DROPOUT_POSITIONS
 
@@ -20,91 +21,84 @@ MNIST_DATASETS = ("mnist", "fashion-mnist")
 CIFAR_DATASETS = ("cifar-10",)
 CIFAR_METHODS = ("backprop", "backprop-dropout", "adversarial", "adversarial-dropout")
 DEVICES = ("auto", "cpu", "cuda")
+MNIST_METHODS = ("backprop", "adversarial", "goodfellow")
+ATTACK_INPUTS = ("pixels", "standardized")
 
 
 class ParamsError(ValueError):
     """A params.yaml value is unknown, of the wrong type or out of range."""
 
 
-def _check(ok: bool, key: str, allowed: str, value) -> None:
-    if not ok:
-        raise ParamsError(f"params.yaml: {key} = {value!r} is invalid; allowed: {allowed}")
+def _invalid(key: str, value, allowed: str) -> ParamsError:
+    return ParamsError(f"params.yaml: {key} = {value!r} is invalid; allowed: {allowed}")
 
 
-def _members(values: tuple, allowed: tuple[str, ...], key: str) -> None:
-    for v in values:
-        _check(v in allowed, key, f"a list of {', '.join(allowed)}", v)
+def _tuple(value):
+    if not isinstance(value, list):  # a string, a mapping or a YAML !!set is not a list
+        raise ValueError("not a list")
+    return tuple(value)
 
 
-def _rate(key: str, value: float) -> None:
-    _check(0.0 <= value < 1.0, key, "a probability in [0, 1)", value)
+def _cifar_methods(value):
+    if isinstance(value, dict) and set(value) != set(CIFAR_METHODS):
+        raise _invalid("cifar10.methods", value, f"a mapping of {', '.join(CIFAR_METHODS)} to lists of architectures")
+    return value
 
 
-@dataclass(frozen=True)
+T = TypeVar("T")
+ListOf = Annotated[tuple[T, ...], BeforeValidator(_tuple)]  # a YAML list, as a tuple
+PosInt = Annotated[StrictInt, Field(gt=0)]
+NonNegInt = Annotated[StrictInt, Field(ge=0)]
+PosFloat = Annotated[StrictFloat, Field(gt=0)]
+NonNegFloat = Annotated[StrictFloat, Field(ge=0)]
+Fraction = Annotated[StrictFloat, Field(ge=0, lt=1)]  # rates, momentum, ...
+Activations = ListOf[Literal[ACTIVATIONS]]
+_frozen = dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+
+
+@_frozen
 class ActivationLR:
-    logistic: float
-    tanh: float
-    relu: float
-
-    def __post_init__(self):
-        for name in ACTIVATIONS:
-            _check(getattr(self, name) > 0, f"mnist.lr.{name}", "a positive number", getattr(self, name))
+    logistic: PosFloat
+    tanh: PosFloat
+    relu: PosFloat
 
 
-@dataclass(frozen=True)
+@_frozen
 class MnistDropout:
-    input: float
-    hidden: float
-
-    def __post_init__(self):
-        _rate("mnist.dropout.input", self.input)
-        _rate("mnist.dropout.hidden", self.hidden)
+    input: Fraction
+    hidden: Fraction
 
 
-MNIST_METHODS = ("backprop", "adversarial", "goodfellow")
-
-
-@dataclass(frozen=True)
+@_frozen
 class MnistMethods:
     """The activations each MNIST method trains (at every width); [] turns a method off."""
-    backprop: tuple[str, ...]
-    adversarial: tuple[str, ...]
-    goodfellow: tuple[str, ...]
-
-    def __post_init__(self):
-        for method in MNIST_METHODS:
-            _members(getattr(self, method), ACTIVATIONS, f"mnist.methods.{method}")
+    backprop: Activations
+    adversarial: Activations
+    goodfellow: Activations
 
 
-@dataclass(frozen=True)
+@_frozen
 class MnistParams:
-    datasets: tuple[str, ...]
-    epochs: int
-    batch_size: int
-    units: tuple[int, ...]
+    datasets: ListOf[Literal[MNIST_DATASETS]]
+    epochs: PosInt
+    batch_size: PosInt
+    units: ListOf[PosInt]
     methods: MnistMethods
-    clean_weight: float
+    clean_weight: Annotated[StrictFloat, Field(gt=0, lt=1)]
     lr: ActivationLR
-    init_std: float
-    last_epochs: int
-    validation_size: int
-    train_size: int | None
-    clip: bool
+    init_std: PosFloat
+    last_epochs: PosInt
+    validation_size: PosInt
+    train_size: StrictInt | None
+    clip: StrictBool
     dropout: MnistDropout
 
-    def __post_init__(self):
-        _members(self.datasets, MNIST_DATASETS, "mnist.datasets")
-        _check(0 < self.clean_weight < 1, "mnist.clean_weight", "a number in (0, 1)", self.clean_weight)
-        for u in self.units:
-            _check(u > 0, "mnist.units", "a list of positive integers", u)
-        _check(self.epochs > 0, "mnist.epochs", "a positive integer", self.epochs)
-        _check(self.batch_size > 0, "mnist.batch_size", "a positive integer", self.batch_size)
-        _check(self.init_std > 0, "mnist.init_std", "a positive number", self.init_std)
-        _check(self.last_epochs > 0, "mnist.last_epochs", "a positive integer", self.last_epochs)
-        _check(self.validation_size > 0, "mnist.validation_size", "a positive integer", self.validation_size)
-        if self.train_size is not None:
-            _check(self.train_size > self.validation_size, "mnist.train_size",
-                   f"null or an integer > mnist.validation_size ({self.validation_size})", self.train_size)
+    @model_validator(mode="after")
+    def _train_size_exceeds_validation_size(self):
+        if self.train_size is not None and self.train_size <= self.validation_size:
+            raise _invalid("mnist.train_size", self.train_size,
+                           f"null or an integer > mnist.validation_size ({self.validation_size})")
+        return self
 
     def trained(self, method: str) -> tuple[str, ...]:
         """The activations `method` trains."""
@@ -116,110 +110,68 @@ class MnistParams:
         return tuple(a for a in ACTIVATIONS if any(a in self.trained(m) for m in MNIST_METHODS))
 
 
-ATTACK_INPUTS = ("pixels", "standardized")
-
-
-@dataclass(frozen=True)
+@_frozen
 class AttackParams:
-    eps: tuple[float, ...]
-    clip: bool
-    inputs: str
-
-    def __post_init__(self):
-        _check(self.inputs in ATTACK_INPUTS, "attack.inputs", " | ".join(ATTACK_INPUTS), self.inputs)
-        for e in self.eps:
-            _check(e >= 0, "attack.eps", "non-negative numbers", e)
+    eps: ListOf[NonNegFloat]
+    clip: StrictBool
+    inputs: Literal[ATTACK_INPUTS]
 
 
-@dataclass(frozen=True)
+@_frozen
 class RobustnessParams:
-    eps: tuple[float, ...]
-    pgd_steps: int
-    pgd_step_size: float
-    pgd_restarts: int
-    clip: bool
-    images: int | None
-
-    def __post_init__(self):
-        for e in self.eps:
-            _check(e >= 0, "robustness.eps", "a list of non-negative numbers", e)
-        _check(self.pgd_steps > 0, "robustness.pgd_steps", "a positive integer", self.pgd_steps)
-        _check(self.pgd_step_size > 0, "robustness.pgd_step_size", "a positive number", self.pgd_step_size)
-        _check(self.pgd_restarts > 0, "robustness.pgd_restarts", "a positive integer", self.pgd_restarts)
-        if self.images is not None:
-            _check(self.images > 0, "robustness.images", "null or a positive integer", self.images)
+    eps: ListOf[NonNegFloat]
+    pgd_steps: PosInt
+    pgd_step_size: PosFloat
+    pgd_restarts: PosInt
+    clip: StrictBool
+    images: PosInt | None
 
 
-@dataclass(frozen=True)
+@_frozen
 class CifarDropout:
-    input: float
-    conv: tuple[float, ...]  # one rate per conv block
-    conv_position: str
-    fc: float
-
-    def __post_init__(self):
-        _rate("cifar10.dropout.input", self.input)
-        _rate("cifar10.dropout.fc", self.fc)
-        _check(len(self.conv) == 3, "cifar10.dropout.conv", "a list of 3 rates (one per conv block)",
-               list(self.conv))
-        for rate in self.conv:
-            _rate("cifar10.dropout.conv", rate)
-        _check(self.conv_position in CONV_DROPOUT_POSITIONS, "cifar10.dropout.conv_position",
-               " | ".join(CONV_DROPOUT_POSITIONS), self.conv_position)
+    input: Fraction
+    conv: Annotated[ListOf[Fraction], Field(min_length=3, max_length=3)]  # one rate per conv block
+    conv_position: Literal[CONV_DROPOUT_POSITIONS]
+    fc: Fraction
 
 
-@dataclass(frozen=True)
+@_frozen
 class CifarConvParams:
     """The SGD settings of one CIFAR-10 architecture (the conv net's section)."""
-    lr: float
-    momentum: float
-    dampening: float
-    weight_decay: float
-    section = "cifar10.conv"
-
-    def __post_init__(self):
-        _check(self.lr > 0, f"{self.section}.lr", "a positive number", self.lr)
-        _check(0 <= self.momentum < 1, f"{self.section}.momentum", "a number in [0, 1)", self.momentum)
-        _check(0 <= self.dampening <= 1, f"{self.section}.dampening", "a number in [0, 1]", self.dampening)
-        _check(self.weight_decay >= 0, f"{self.section}.weight_decay", "a non-negative number", self.weight_decay)
+    lr: PosFloat
+    momentum: Fraction
+    dampening: Annotated[StrictFloat, Field(ge=0, le=1)]
+    weight_decay: NonNegFloat
 
 
-@dataclass(frozen=True)
+@_frozen
 class CifarMlpParams(CifarConvParams):
     """The conv net's settings plus the MLP's width."""
-    units: int
-    section = "cifar10.mlp"
-
-    def __post_init__(self):
-        _check(self.units > 0, "cifar10.mlp.units", "a positive integer", self.units)
-        super().__post_init__()
+    units: PosInt
 
 
-@dataclass(frozen=True)
+@_frozen
 class CifarEps:
-    mlp: float
-    conv: float
-
-    def __post_init__(self):
-        for arch in CIFAR_ARCHS:
-            _check(getattr(self, arch) >= 0, f"cifar10.eps.{arch}", "a non-negative number", getattr(self, arch))
+    mlp: NonNegFloat
+    conv: NonNegFloat
 
 
-@dataclass(frozen=True)
+@_frozen
 class CifarParams:
-    datasets: tuple[str, ...]
-    preprocessing: tuple[str, ...]
-    zca_epsilon: float
-    gcn: bool
-    methods: dict[str, tuple[str, ...]]  # method -> the architectures it trains
-    train_size: int | None
-    max_epochs: int
-    batch_size: int
-    max_norm: float
-    max_halvings: int
-    target_train_error: float
-    halving_decay: float
-    init_std: float
+    datasets: ListOf[Literal[CIFAR_DATASETS]]
+    preprocessing: ListOf[Literal[CIFAR_PREPS]]
+    zca_epsilon: PosFloat
+    gcn: StrictBool
+    # method -> the architectures it trains
+    methods: Annotated[dict[str, ListOf[Literal[CIFAR_ARCHS]]], BeforeValidator(_cifar_methods)]
+    train_size: PosInt | None
+    max_epochs: PosInt
+    batch_size: PosInt
+    max_norm: PosFloat
+    max_halvings: NonNegInt
+    target_train_error: Fraction
+    halving_decay: Fraction
+    init_std: PosFloat
     dropout: CifarDropout
     eps: CifarEps
     mlp: CifarMlpParams
@@ -230,109 +182,81 @@ class CifarParams:
         """(arch, method) of every Table 3 cell to train, in the paper's order."""
         return [(arch, method) for arch in CIFAR_ARCHS for method in CIFAR_METHODS if arch in self.methods[method]]
 
-    def __post_init__(self):
-        _members(self.datasets, CIFAR_DATASETS, "cifar10.datasets")
-        _members(self.preprocessing, CIFAR_PREPS, "cifar10.preprocessing")
-        missing = [m for m in CIFAR_METHODS if m not in self.methods]
-        _check(not missing and len(self.methods) == len(CIFAR_METHODS), "cifar10.methods",
-               f"a mapping of {', '.join(CIFAR_METHODS)} to lists of architectures", dict(self.methods))
-        for method, archs in self.methods.items():
-            _members(archs, CIFAR_ARCHS, f"cifar10.methods.{method}")
-        _check(self.zca_epsilon > 0, "cifar10.zca_epsilon", "a positive number", self.zca_epsilon)
-        if self.train_size is not None:
-            _check(self.train_size > 0, "cifar10.train_size", "null or a positive integer", self.train_size)
-        _check(self.max_epochs > 0, "cifar10.max_epochs", "a positive integer", self.max_epochs)
-        _check(self.batch_size > 0, "cifar10.batch_size", "a positive integer", self.batch_size)
-        _check(self.max_norm > 0, "cifar10.max_norm", "a positive number", self.max_norm)
-        _check(self.max_halvings >= 0, "cifar10.max_halvings", "a non-negative integer", self.max_halvings)
-        _check(0 <= self.target_train_error < 1, "cifar10.target_train_error", "a fraction in [0, 1)",
-               self.target_train_error)
-        _check(0 <= self.halving_decay < 1, "cifar10.halving_decay", "a number in [0, 1)", self.halving_decay)
-        _check(self.init_std > 0, "cifar10.init_std", "a positive number", self.init_std)
 
-
-@dataclass(frozen=True)
+@_frozen
 class Params:
-    eps: float
-    seeds: int
-    seed_base: int
-    device: str
+    eps: NonNegFloat  # 0 = plain back-propagation
+    seeds: PosInt
+    seed_base: NonNegInt
+    device: Literal[DEVICES]
     mnist: MnistParams
     attack: AttackParams
     robustness: RobustnessParams
     cifar10: CifarParams
 
-    def __post_init__(self):
-        _check(self.eps >= 0, "eps", "a non-negative number (0 = plain back-propagation)", self.eps)
-        _check(self.seeds > 0, "seeds", "a positive integer", self.seeds)
-        _check(self.seed_base >= 0, "seed_base", "a non-negative integer", self.seed_base)
-        _check(self.device in DEVICES, "device", " | ".join(DEVICES), self.device)
-
 
 # ---------------------------------------------------------------------------------------------
-# Strict construction from plain YAML data.
+# pydantic's first error as one line; what is allowed is read off the JSON schema of the key.
 
-def _describe(tp) -> str:
-    origin = typing.get_origin(tp)
-    if origin is tuple:
-        return f"a list of {_describe(typing.get_args(tp)[0])}"
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        return " or ".join("null" if a is type(None) else _describe(a) for a in typing.get_args(tp))
-    return {int: "integer", float: "number", str: "string", bool: "true/false"}.get(tp, tp.__name__)
+_ADAPTER = TypeAdapter(Params)
 
 
-def _convert(tp, value, key: str):
-    origin = typing.get_origin(tp)
-    if origin is dict:  # {name: value}: names are checked by the owner
-        if not isinstance(value, dict):
-            raise ParamsError(f"params.yaml: {key} must be a mapping; got {value!r}")
-        _, item = typing.get_args(tp)
-        return {k: _convert(item, v, f"{key}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ParamsError(f"params.yaml: {key} must be a mapping with keys "
-                              f"{', '.join(f.name for f in dataclasses.fields(tp))}; got {value!r}")
-        return _build(tp, value, key + ".")
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise ParamsError(f"params.yaml: {key} must be {_describe(tp)}; got {value!r}")
-        (item,) = [a for a in typing.get_args(tp) if a is not Ellipsis]
-        return tuple(_convert(item, v, key) for v in value)
-    if origin is not None:  # Optional[...]
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _convert(inner, value, key)
-    ok = {
-        bool: isinstance(value, bool),
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, (int, float)) and not isinstance(value, bool),
-        str: isinstance(value, str),
-    }[tp]
-    if not ok:
-        raise ParamsError(f"params.yaml: {key} must be {_describe(tp)}; got {value!r}")
-    return float(value) if tp is float else value
+def _describe(node: dict, full: bool, plural: bool = False) -> str:
+    """full: what a value may be (a positive integer, a number in [0, 1), auto | cpu, a list of mlp,
+    conv); else only its type (integer, null or integer, a list of string)."""
+    if "anyOf" in node:
+        return " or ".join(_describe(n, full) for n in sorted(node["anyOf"], key=lambda n: n.get("type") != "null"))
+    if "properties" in node:
+        return f"a mapping with keys {', '.join(node['properties'])}"
+    if "enum" in node and full:
+        return (", " if plural else " | ").join(node["enum"])
+    kind = node.get("type", "value")
+    if kind == "array":
+        n = f"{node['maxLength']} " if full and node.get("minLength", -1) == node.get("maxLength") else ""
+        return f"a list of {n}{_describe(node['items'], full, plural=full)}"
+    if not full or kind == "null":
+        return {"boolean": "true/false", "object": "a mapping"}.get(kind, kind)
+    noun = kind + ("s" if plural else "")
+    bounds = {k: node[k] for k in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum") if k in node}
+    if len(bounds) == 2:
+        (lo_k, lo), (hi_k, hi) = bounds.items()
+        noun += f" in {'(' if lo_k[0] == 'e' else '['}{lo}, {hi}{')' if hi_k[0] == 'e' else ']'}"
+    elif bounds in ({"minimum": 0}, {"exclusiveMinimum": 0}):
+        noun = ("positive " if "exclusiveMinimum" in bounds else "non-negative ") + noun
+    return noun if plural else ("an " if noun[0] in "aeiou" else "a ") + noun
 
 
-def _build(cls, data: dict, prefix: str = ""):
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise ParamsError(f"params.yaml: unknown key {prefix}{unknown[0]}; "
-                          f"allowed keys here: {', '.join(names)}")
-    missing = [n for n in names if n not in data]
-    if missing:
-        raise ParamsError(f"params.yaml: missing key {prefix}{missing[0]}")
-    return cls(**{n: _convert(hints[n], data[n], prefix + n) for n in names})
+def _error(err: dict) -> ParamsError:
+    """One line naming the key, the bad value and what is allowed."""
+    if isinstance(err.get("ctx", {}).get("error"), ParamsError):  # raised by a validator above
+        return err["ctx"]["error"]
+    root = _ADAPTER.json_schema()
+    deref = lambda n: root["$defs"][n["$ref"].split("/")[-1]] if "$ref" in n else n
+    keys, parent, node = [], root, root
+    for part in err["loc"]:
+        if node.get("type") != "array":  # list indices name no key
+            keys.append(str(part))
+            parent, node = node, deref(node.get("properties", {}).get(part) or node.get("additionalProperties") or {})
+    key, value, kind = ".".join(keys), err["input"], err["type"]
+    if kind in ("unexpected_keyword_argument", "extra_forbidden", "invalid_key"):
+        return ParamsError(f"params.yaml: unknown key {key}; allowed keys here: {', '.join(parent['properties'])}")
+    if kind in ("missing", "missing_argument"):
+        return ParamsError(f"params.yaml: missing key {key}")
+    if kind.endswith("_type") or kind == "value_error":  # a list item's type is the item's
+        item = node.get("type") == "array" and isinstance(err["loc"][-1], int)
+        return ParamsError(f"params.yaml: {key} must be {_describe(node['items'] if item else node, False)}; "
+                           f"got {value!r}")
+    return _invalid(key, list(value) if isinstance(value, tuple) else value, _describe(node, True))
 
 
 def parse_params(data: dict) -> Params:
     """Build and validate `Params` from the parsed YAML mapping."""
     if not isinstance(data, dict):
         raise ParamsError("params.yaml: the top level must be a mapping")
-    return _build(Params, data)
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as err:
+        raise _error(err.errors()[0]) from None
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -76,6 +76,28 @@ def _set(raw, dotted, value):
     ("cifar10.methods.adversarial", ["resnet"], "cifar10.methods.adversarial = 'resnet' is invalid"),
     ("cifar10.dropout.fc", 1.0, "cifar10.dropout.fc = 1.0 is invalid"),
     ("mnist.lr", {"relu": 0.05}, "missing key mnist.lr.logistic"),
+    # strict types: a bool is no number, a number no bool, a YAML list the only list
+    ("seeds", True, "seeds must be integer; got True"),
+    ("eps", True, "eps must be number; got True"),
+    ("mnist.clip", 1, "mnist.clip must be true/false; got 1"),
+    ("mnist.clip", "yes", "mnist.clip must be true/false; got 'yes'"),
+    ("mnist.units", [400, 1.5], "mnist.units must be integer; got 1.5"),
+    ("attack.eps", {0.25}, "attack.eps must be a list of number; got {0.25}"),
+    ("mnist.train_size", "all", "mnist.train_size must be null or integer; got 'all'"),
+    ("cifar10.mlp", None, "cifar10.mlp must be a mapping with keys lr, momentum, dampening, weight_decay, units"),
+    # what is allowed, read off each constraint
+    ("mnist.epochs", 0, "mnist.epochs = 0 is invalid; allowed: a positive integer"),
+    ("mnist.train_size", 0, "allowed: null or an integer > mnist.validation_size (10000)"),
+    ("mnist.dropout.input", 1.0, "mnist.dropout.input = 1.0 is invalid; allowed: a number in [0, 1)"),
+    ("cifar10.conv.dampening", 1.5, "cifar10.conv.dampening = 1.5 is invalid; allowed: a number in [0, 1]"),
+    ("cifar10.train_size", 0, "cifar10.train_size = 0 is invalid; allowed: null or a positive integer"),
+    ("cifar10.max_halvings", -1, "cifar10.max_halvings = -1 is invalid; allowed: a non-negative integer"),
+    ("robustness.eps", [0.1, -1], "robustness.eps = -1 is invalid; allowed: a list of non-negative numbers"),
+    ("cifar10.dropout.conv", [0.25, 0.5],
+     "cifar10.dropout.conv = [0.25, 0.5] is invalid; allowed: a list of 3 numbers in [0, 1)"),
+    ("cifar10.dropout.conv_position", "middle", "allowed: before_pool | after_pool"),
+    ("cifar10.methods", {"backprop": ["mlp"]}, "cifar10.methods = {'backprop': ['mlp']} is invalid; allowed: "
+     "a mapping of backprop, backprop-dropout, adversarial, adversarial-dropout to lists of architectures"),
 ])
 def test_bad_values_fail_in_one_line_naming_the_key(raw, key, value, message):
     with pytest.raises(ParamsError) as err:
@@ -88,6 +110,20 @@ def test_unknown_key_is_named_with_the_allowed_keys(raw):
     bad = _set(raw, "mnist.epoch", 3)
     with pytest.raises(ParamsError, match=r"unknown key mnist\.epoch; allowed keys here: datasets, epochs"):
         parse_params(bad)
+
+
+def test_yaml_ints_become_floats_and_lists_tuples(raw):
+    p = parse_params(_set(_set(raw, "cifar10.max_norm", 4), "attack.eps", [0, 1]))
+    assert type(p.cifar10.max_norm) is float and p.cifar10.max_norm == 4.0
+    assert p.attack.eps == (0.0, 1.0) and all(type(e) is float for e in p.attack.eps)
+    assert p.cifar10.methods["adversarial"] == ("mlp", "conv") and p.cifar10.dropout.conv == (0.25, 0.25, 0.5)
+
+
+def test_top_level_must_be_a_mapping_with_string_keys(raw):
+    with pytest.raises(ParamsError, match="the top level must be a mapping"):
+        parse_params(None)
+    with pytest.raises(ParamsError, match="unknown key 3; allowed keys here: eps, seeds"):
+        parse_params({**raw, 3: 1})
 
 
 def test_empty_lists_turn_a_branch_off(raw):
