@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from advgrad.io import save_text
+from advgrad.core.io import save_text
 
 ROOT = Path(__file__).resolve().parents[1]
 

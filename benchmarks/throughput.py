@@ -1,19 +1,19 @@
 """MNIST training throughput: the reference step in a per-seed PyTorch loop against the stacked
-module that `advgrad.mnist_trainer.train` runs (README, "Performance and cost"). Writes
+module that `advgrad.mnist.trainer.train` runs (README, "Performance and cost"). Writes
 reports/benchmark.md.
 
     python -m benchmarks.throughput            # 2x800 ReLU, batch 10, 5 seeds, eps 0 and 0.08
     python -m benchmarks.throughput --matrix   # + every MNIST training stage: cost per epoch, projected time
     python -m benchmarks.throughput --layouts  # + torch's intra-op threads vs worker threads (CPU)
 
-(a) per-seed loop: the reference step, `advgrad.algorithm1.adversarial_step`, on one `build_mlp`
+(a) per-seed loop: the reference step, `advgrad.core.algorithm1.adversarial_step`, on one `build_mlp`
     `nn.Sequential` + `torch.optim.SGD` per seed, one seed after another; timed twice, with one
     intra-op thread and with torch's default threads.
 (b) stacked module: what `train` runs, one `StackedMLP` of all S seeds stepped by `make_step(cfg)`
     (the same `adversarial_step`) with `torch.optim.SGD(foreach=True)`, torch's default threads.
 
 (a)'s nets are (b)'s initial weights unstacked; both see the same batches, gathered as
-`advgrad.training.fit` does (the gather is timed, fit's loss and error bookkeeping is not).
+`advgrad.core.training.fit` does (the gather is timed, fit's loss and error bookkeeping is not).
 Hygiene: one process; random MNIST-shaped data (a dense product costs the same whatever the
 pixels); a warm-up; then `repeats` rounds, each running every variant in turn, so that a change
 of machine load hits all of them; medians; ratios are medians of the ratios of runs of the same
@@ -45,12 +45,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from advgrad.algorithm1 import adversarial_step
-from advgrad.dropout import use_generators
-from advgrad.evaluation import error_rate
-from advgrad.io import save_text
-from advgrad.mnist_model import ACTIVATIONS, MLPConfig, StackedMLP, bce_loss, to_modules
-from advgrad.mnist_trainer import MnistConfig, make_step
+from advgrad.core.algorithm1 import adversarial_step
+from advgrad.core.dropout import use_generators
+from advgrad.core.evaluation import error_rate
+from advgrad.core.io import save_text
+from advgrad.mnist.model import ACTIVATIONS, MLPConfig, StackedMLP, bce_loss, to_modules
+from advgrad.mnist.trainer import MnistConfig, make_step
 
 EPS = 0.08                                             # paper section 3
 LR = {"logistic": 0.5, "tanh": 0.01, "relu": 0.05}     # paper section 3 (params.yaml)
@@ -119,7 +119,7 @@ class PerSeed(Runner):
 
 
 class Stacked(Runner):
-    """(b): all seeds at once, as `advgrad.mnist_trainer.train` steps them."""
+    """(b): all seeds at once, as `advgrad.mnist.trainer.train` steps them."""
 
     def __init__(self, cfg: MnistConfig, x: Tensor, y: Tensor, order: Tensor):
         super().__init__(cfg, x, y, order)

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
-from advgrad.analysis import first_layer_weights, hidden_activations, sparsity
-from advgrad.checkpoint import load_models
-from advgrad.data import load_mnist
-from advgrad.figures import plot_activation_histograms, plot_weight_tiles
-from advgrad.io import save_json
-from advgrad.mnist_model import from_entry
+from advgrad.core.checkpoint import load_models
+from advgrad.core.io import save_json
+from advgrad.evaluate.analysis import first_layer_weights, hidden_activations, sparsity
+from advgrad.evaluate.figures import plot_activation_histograms, plot_weight_tiles
+from advgrad.mnist.data import load_mnist
+from advgrad.mnist.model import from_entry
 from stages.common import cli, stage_errors
 
 METHODS = ("backprop", "adversarial", "dropout")

@@ -9,23 +9,23 @@ using a 2x400 ReLU back-propagation model (the source). They are classified by a
 ReLU back-propagation model (paper: 22 % / 47 % error at eps 0.25 / 0.5) and by a 2x400 ReLU
 adversarially trained model (paper: 4 % / 18 %). All models were trained on the training set
 without the validation split. The pairing (source seed i -> both targets of seed i+1) is
-`advgrad.attack.transfer_pairs`.
+`advgrad.evaluate.attack.transfer_pairs`.
 """
 
 from __future__ import annotations
 
 import logging
 
-from advgrad.attack import error_pct, transfer_experiment
-from advgrad.checkpoint import load_models
-from advgrad.data import load_mnist
-from advgrad.io import save_json
-from advgrad.mnist_model import INPUT_RANGE, from_entry
-from advgrad.stats import mean_std
+from advgrad.core.checkpoint import load_models
+from advgrad.core.io import save_json
+from advgrad.core.stats import mean_std
+from advgrad.evaluate.attack import error_pct, transfer_experiment
+from advgrad.mnist.data import load_mnist
+from advgrad.mnist.model import INPUT_RANGE, from_entry
 from stages.common import cli, stage_errors
 from stages.params import Params
 
-log = logging.getLogger("advgrad.attack")
+log = logging.getLogger("advgrad.evaluate.attack")
 
 
 def run(params: Params, backprop: dict, adversarial: dict, val, eps_unit: float = 1.0) -> dict:

@@ -6,7 +6,7 @@ a relative value is taken from the repository root, which DVC gives every stage 
 also for queued experiments that run in a temporary copy). They are outside the stage's
 declared DVC outputs, so DVC's run-cache keeps working for training stages (it is off for
 stages with `persist: true` outputs). A checkpoint is keyed by the stage's full configuration,
-the source of every project module the stage can run (`import_closure`) and torch's version,
+the source of every project file the stage can run (`stage_code`) and torch's version,
 so a changed configuration, an edited module or another torch never resumes a stale state;
 stale and corrupt checkpoints are removed when found, and a finished stage removes its own.
 `ADVGRAD_NO_RESUME=1` starts from scratch.
@@ -15,7 +15,6 @@ stale and corrupt checkpoints are removed when found, and a finished stage remov
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import hashlib
 import json
@@ -30,11 +29,10 @@ from pathlib import Path
 
 import torch
 
-from advgrad.io import CorruptFileError, OutputError, load_checked, save_checked
+from advgrad.core.io import CorruptFileError, OutputError, load_checked, save_checked
 from stages.params import Params, load_params_or_exit
 
 ROOT = Path(__file__).resolve().parents[1]   # the repository: stages/ and advgrad/ live here
-PROJECT_PACKAGES = ("advgrad", "stages")
 
 log = logging.getLogger("advgrad")
 
@@ -80,65 +78,40 @@ def config_hash(config: dict) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The project modules a stage can run
+# The project code a stage can run
 
-def _module_file(name: str, root: Path) -> Path | None:
-    """The file of project module `name` (a module or a package's __init__), if it exists."""
-    if name.split(".")[0] not in PROJECT_PACKAGES:
-        return None
-    base = root.joinpath(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _imported(tree: ast.AST, module: str, is_package: bool) -> set[str]:
-    """Every module name an import statement anywhere in `tree` (inside functions too) names."""
-    names = set()
-    package = module if is_package else module.rpartition(".")[0]
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:  # relative: from the package, one level up per extra dot
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(p for p in parts + ([base] if base else []) if p)
-            names.add(base)
-            names |= {f"{base}.{alias.name}" for alias in node.names}  # `from pkg import module`
-    return names
+# Every stage runs these, its own module and the library folders of STAGE_CODE: exactly its
+# dvc.yaml code deps (tests/test_dvc_deps.py). The import-linter contracts in pyproject.toml
+# forbid each stage every other advgrad folder, so a folder dep cannot miss an import; the
+# resume key hashes the same files.
+SHARED_CODE = ("advgrad/__init__.py", "advgrad/core", "stages/__init__.py", "stages/common.py", "stages/params.py")
+STAGE_CODE = {
+    "download": ("advgrad/data",),
+    "preprocess_mnist": ("advgrad/data", "advgrad/mnist", "stages/download.py"),
+    "preprocess_cifar": ("advgrad/data", "advgrad/cifar", "stages/download.py"),
+    "train_mnist": ("advgrad/mnist",),
+    "train_cifar": ("advgrad/cifar",),
+    "attack": ("advgrad/mnist", "advgrad/evaluate"),
+    "robustness": ("advgrad/mnist", "advgrad/evaluate"),
+    "analyze": ("advgrad/mnist", "advgrad/evaluate"),
+    "report": ("advgrad/report",),
+}
 
 
-def import_closure(module: str, root: Path | None = None) -> list[Path]:
-    """The files of every project module that `module` can run, itself included, sorted.
+def stage_code(stage: str) -> tuple[str, ...]:
+    """The code deps of stage module `stages.<stage>`: files and folders, relative to the root."""
+    return (f"stages/{stage}.py", *SHARED_CODE, *STAGE_CODE[stage])
 
-    Computed statically: an AST walk of each module's import statements, those inside
-    functions included (importing the module and reading sys.modules would miss them), taken
-    transitively, with the __init__.py of every package on the way (Python runs it on import).
-    """
+
+def code_digest(stage: str, root: Path | None = None) -> str:
+    """SHA-256 of every Python file (path and source) the stage can run (`stage_code`)."""
     root = root or ROOT
-    seen: dict[str, Path] = {}
-    todo = [module]
-    while todo:
-        name = todo.pop()
-        parts = name.split(".")
-        for i in range(1, len(parts) + 1):  # the packages on the way, then the module
-            prefix = ".".join(parts[:i])
-            path = _module_file(prefix, root)
-            if path is None or prefix in seen:
-                continue
-            seen[prefix] = path
-            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-            todo += _imported(tree, prefix, path.name == "__init__.py")
-    return sorted(set(seen.values()))
-
-
-def code_digest(module: str, root: Path | None = None) -> str:
-    """SHA-256 of the source of every file in `import_closure(module)` (with its path)."""
-    root = root or ROOT
+    files = set()
+    for rel in stage_code(stage):
+        path = root / rel
+        files |= set(path.rglob("*.py")) if path.is_dir() else {path}
     h = hashlib.sha256()
-    for path in import_closure(module, root):
+    for path in sorted(files):
         h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
@@ -156,10 +129,10 @@ def resume_dir() -> Path:
 
 class ResumeCheckpoint:
     """The checkpoint of an unfinished training stage, keyed by its configuration, its code
-    (the stage module's import closure) and torch's version."""
+    (`code_digest` of stage module `stages.<stage>`) and torch's version."""
 
-    def __init__(self, stage_key: str, config: dict, stage_module: str, root: Path | None = None):
-        self.key = {"config": config, "code": code_digest(stage_module), "torch": str(torch.__version__)}
+    def __init__(self, stage_key: str, config: dict, stage: str, root: Path | None = None):
+        self.key = {"config": config, "code": code_digest(stage), "torch": str(torch.__version__)}
         self.stage_key = stage_key
         self.root = root or resume_dir()
         self.path = self.root / f"{stage_key}-{config_hash(self.key)}.pt"

@@ -20,9 +20,9 @@ import logging
 import os
 from pathlib import Path
 
+from advgrad.core.io import staging_dir
 from advgrad.data.fetch import ChecksumError, DownloadError, Retry, fetch_dataset
 from advgrad.data.sources import SOURCES
-from advgrad.io import staging_dir
 from stages.common import cli
 
 log = logging.getLogger("advgrad")

@@ -15,7 +15,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, Validation
 from pydantic.dataclasses import dataclass
 from pydantic.types import StrictBool, StrictFloat, StrictInt
 
-from advgrad.names import ACTIVATIONS, CIFAR_ARCHS, CIFAR_PREPS, CONV_DROPOUT_POSITIONS
+from advgrad.core.names import ACTIVATIONS, CIFAR_ARCHS, CIFAR_PREPS, CONV_DROPOUT_POSITIONS
 
 MNIST_DATASETS = ("mnist", "fashion-mnist")
 CIFAR_DATASETS = ("cifar-10",)

@@ -5,7 +5,7 @@
 
 Reads params.yaml keys cifar10.train_size, cifar10.zca_epsilon and cifar10.gcn (the latter two
 only matter for zca). The transform is fitted on the training set only (paper §4, Table 3);
-`advgrad.data.load_cifar` applies it on the training device.
+`advgrad.cifar.data.load_cifar` applies it on the training device.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from advgrad.cifar.data import prepare_cifar
+from advgrad.core.io import OutputError, PrepareError, save_checked
 from advgrad.data.cifar import CifarFormatError, read_cifar_tar
-from advgrad.data.prepare import PrepareError, prepare_cifar
 from advgrad.data.sources import CIFAR_ARCHIVE
-from advgrad.io import OutputError, save_checked
 from stages.common import cli
 from stages.download import read_manifest
 from stages.params import CIFAR_PREPS

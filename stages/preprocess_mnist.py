@@ -4,7 +4,7 @@
 
 Reads params.yaml keys mnist.train_size and mnist.validation_size. Output: uint8 images (N, 784)
 and labels, the validation indices (the last mnist.validation_size training images) and meta
-(dataset, verified, sizes); `advgrad.data.load_mnist` turns it into float tensors on a device.
+(dataset, verified, sizes); `advgrad.mnist.data.load_mnist` turns it into float tensors on a device.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from advgrad.data.idx import IdxFormatError
-from advgrad.data.prepare import PrepareError, prepare_mnist, read_mnist
-from advgrad.io import OutputError, save_checked
+from advgrad.core.io import OutputError, PrepareError, save_checked
+from advgrad.data.idx import IdxFormatError, read_mnist
+from advgrad.mnist.data import prepare_mnist
 from stages.common import cli
 from stages.download import read_manifest
 

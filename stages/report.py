@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from advgrad.figures import plot_error_curves, plot_robustness
-from advgrad.io import save_json, save_text
-from advgrad.report import headline, metrics_json, render_tables
-from advgrad.stats import mean_std, paired_difference
+from advgrad.core.io import save_json, save_text
+from advgrad.core.stats import mean_std, paired_difference
+from advgrad.report.figures import plot_error_curves, plot_robustness
+from advgrad.report.tables import headline, metrics_json, render_tables
 from stages.common import cli, stage_errors
 from stages.params import MNIST_METHODS, Params
 
@@ -141,7 +141,7 @@ def robustness_entry(csv_path: Path) -> dict | None:
 
 
 def gather(params: Params, runs: Path) -> tuple[dict, dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
-    """The results dict of advgrad.report, plus per dataset the curves of Figure 1's nets and the
+    """The results dict of advgrad.report.tables, plus per dataset the curves of Figure 1's nets and the
     robustness rows of every net."""
     p = params.mnist
     curve_units = fig1_units(params)

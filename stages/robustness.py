@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 
-from advgrad.attack import robustness_errors
-from advgrad.checkpoint import load_models
-from advgrad.data import load_mnist
-from advgrad.io import save_text
-from advgrad.mnist_model import INPUT_RANGE, from_entry
-from advgrad.results import curves_csv
+from advgrad.core.checkpoint import load_models
+from advgrad.core.io import save_text
+from advgrad.core.results import curves_csv
+from advgrad.evaluate.attack import robustness_errors
+from advgrad.mnist.data import load_mnist
+from advgrad.mnist.model import INPUT_RANGE, from_entry
 from stages.common import cli, stage_errors
 from stages.params import Params
 

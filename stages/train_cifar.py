@@ -4,7 +4,7 @@
         --data data/processed/cifar-10-<prep>.pt --model models/cifar-10-<arch>-<prep>-<method>.pt \
         --run-dir runs/cifar-10-<arch>-<prep>-<method>
 
-Writes --model (advgrad.checkpoint: the config and one state_dict per seed) and, into --run-dir, curves.csv
+Writes --model (advgrad.core.checkpoint: the config and one state_dict per seed) and, into --run-dir, curves.csv
 (epoch, seed, train_error, test_error, online_train_error, lr; errors as fractions) and
 metrics.json (the Table 3 statistic in percent, run info, "data_verified"). An
 interrupted run resumes from its checkpoint in .advgrad/resume/ (see stages/common.py).
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from advgrad.checkpoint import save_models
-from advgrad.cifar_trainer import CURVE_COLUMNS, CifarConfig, curve_rows, summarize, train
-from advgrad.data import load_cifar
-from advgrad.io import save_json
-from advgrad.results import rounded, write_curves
+from advgrad.cifar.data import load_cifar
+from advgrad.cifar.trainer import CURVE_COLUMNS, CifarConfig, curve_rows, summarize, train
+from advgrad.core.checkpoint import save_models
+from advgrad.core.io import save_json
+from advgrad.core.results import rounded, write_curves
 from stages.common import (
     ResumeCheckpoint,
     cli,
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         config = stage_config(params, args.arch, args.prep, args.method, args.data)
         data = load_cifar(args.data, device)
         checkpoint = ResumeCheckpoint(f"{STAGE}-{args.arch}-{args.prep}-{args.method}", config,
-                                      __spec__.name)  # this module's name, also under python -m
+                                      "train_cifar")
         run(config, data, device, args.model, args.run_dir, checkpoint)
 
 

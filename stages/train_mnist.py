@@ -8,7 +8,7 @@ Methods: `backprop` (eps = 0), `adversarial` (eps from params), `goodfellow` (Go
 al. 2014's objective with the same eps, beyond the paper), `dropout` (eps = 0 with the dropout
 rates of params: the Figure 2 comparison net). Split `train` is the whole training set
 (Table 2); `fit` leaves out the validation split (the FGSM transfer experiment, Figures 2-3).
-Writes the model file (advgrad.checkpoint), curves.csv (one row per seed and epoch) and
+Writes the model file (advgrad.core.checkpoint), curves.csv (one row per seed and epoch) and
 metrics.json (the Table 2 statistic). An interrupted run resumes from its last finished epoch
 (stages/common.py).
 """
@@ -21,12 +21,12 @@ from pathlib import Path
 
 import torch
 
-from advgrad.checkpoint import save_models
-from advgrad.data import load_mnist
-from advgrad.io import save_json
-from advgrad.mnist_model import NUM_CLASSES, MLPConfig, unstack
-from advgrad.mnist_trainer import MnistConfig, train
-from advgrad.results import rounded, summarize, write_curves
+from advgrad.core.checkpoint import save_models
+from advgrad.core.io import save_json
+from advgrad.core.results import rounded, summarize, write_curves
+from advgrad.mnist.data import load_mnist
+from advgrad.mnist.model import NUM_CLASSES, MLPConfig, unstack
+from advgrad.mnist.trainer import MnistConfig, train
 from stages.common import (
     ResumeCheckpoint,
     cli,
@@ -137,7 +137,7 @@ def main(argv=None) -> None:
                                   {"config": dataclasses.asdict(cfg), **meta, "data_md5": file_md5(args.data),
                                    # the thread count can change float rounding in the kernels
                                    "device": str(device), "threads": torch.get_num_threads()},
-                                  __spec__.name)  # this module's name, also under python -m
+                                  "train_mnist")
         state = run(cfg, train_split, data.test, device, name, resume)
         summary = summarize(state["curves"], cfg.seeds, params.mnist.last_epochs)
         # No copies of params (DVC shows them beside the metrics); run-specific facts in provenance.

@@ -30,8 +30,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from advgrad.figures import METHOD_COLORS, _percent_axis, _save
-from advgrad.io import save_text
+from advgrad.core.io import save_text
+from advgrad.core.plotting import METHOD_COLORS, save_figure
+from advgrad.report.figures import percent_axis
 from stages.report import PLOT_NAMES, flat_dict  # the report stage's curves columns and params keys
 
 METHODS = ("backprop", "adversarial", "goodfellow")
@@ -184,10 +185,10 @@ def plot(rows: list[dict], out: Path, title: str, pgd_eps: str, last: int = 3):
         ax.set_title(name)
         ax.set_xlabel("training eps")
         ax.grid(True, alpha=0.3)
-        _percent_axis(ax)
+        percent_axis(ax)
     clean_ax.legend(fontsize="small")
     fig.suptitle(title, fontsize="medium")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def main(argv=None) -> None:

@@ -37,12 +37,12 @@ from pathlib import Path
 
 import torch
 
-from advgrad.attack import error_pct, fgsm_examples, softmax_ce, transfer_pairs
-from advgrad.data import load_mnist
-from advgrad.io import save_checked, save_json, save_text
-from advgrad.mnist_model import MLPConfig, bce_loss, to_modules
-from advgrad.mnist_trainer import MnistConfig, train
-from advgrad.stats import mean_std
+from advgrad.core.io import save_checked, save_json, save_text
+from advgrad.core.stats import mean_std
+from advgrad.evaluate.attack import error_pct, fgsm_examples, softmax_ce, transfer_pairs
+from advgrad.mnist.data import load_mnist
+from advgrad.mnist.model import MLPConfig, bce_loss, to_modules
+from advgrad.mnist.trainer import MnistConfig, train
 from stages import download, preprocess_mnist
 
 RESULTS = Path(__file__).parent / "results"

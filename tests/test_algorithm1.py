@@ -1,4 +1,4 @@
-"""The reference step, advgrad.algorithm1.adversarial_step, against independent oracles: the
+"""The reference step, advgrad.core.algorithm1.adversarial_step, against independent oracles: the
 five steps written out with autograd here, torchattacks' FGSM, and a closed form."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch.nn.functional as F
 import torchattacks
 from torch import nn
 
-from advgrad.algorithm1 import adversarial_step, goodfellow_step
+from advgrad.core.algorithm1 import adversarial_step, goodfellow_step
 
 
 def _net(seed=0):

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from advgrad.analysis import first_layer_weights, hidden_activations, zero_fractions
-from advgrad.attack import (
+from advgrad.evaluate.analysis import first_layer_weights, hidden_activations, zero_fractions
+from advgrad.evaluate.attack import (
     error_pct,
     fgsm_examples,
     pgd_examples,
@@ -15,7 +15,7 @@ from advgrad.attack import (
     transfer_experiment,
     transfer_pairs,
 )
-from advgrad.mnist_model import bce_loss
+from advgrad.mnist.model import bce_loss
 
 
 def threshold_model(direction: float = 1.0) -> nn.Sequential:
@@ -163,7 +163,7 @@ def test_transfer_experiment_reports_pairs_and_one_seed_as_not_run():
 def test_eps_in_standard_deviations_is_fgsm_on_the_standardized_input():
     """attack.inputs: standardized. A net that standardizes its pixels, attacked with eps * std on
     the pixels, gets exactly the examples of eps on its standardized input (one scalar std)."""
-    from advgrad.mnist_model import MLPConfig, build_mlp
+    from advgrad.mnist.model import MLPConfig, build_mlp
 
     torch.manual_seed(0)
     cfg = MLPConfig((6, 5, 3), "relu", input_mean=0.13, input_std=0.31)

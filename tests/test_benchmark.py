@@ -11,7 +11,7 @@ import re
 import pytest
 import torch
 
-from advgrad.mnist_model import to_modules
+from advgrad.mnist.model import to_modules
 from benchmarks import throughput
 
 TINY = ["--units", "16", "--seeds", "2", "--steps", "3", "--repeats", "2", "--warmup", "1",

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from advgrad.cifar_model import CifarConvNet, CifarMLP, apply_max_norm_, build_model, init_weights_
-from advgrad.dropout import SeededDropout, use_generators
+from advgrad.cifar.model import CifarConvNet, CifarMLP, apply_max_norm_, build_model, init_weights_
+from advgrad.core.dropout import SeededDropout, use_generators
 
 
 def pooled(side: int) -> int:

@@ -18,10 +18,10 @@ import torch.nn.functional as F
 import torchattacks
 import yaml
 
-from advgrad.cifar_model import build_model, init_weights_
-from advgrad.cifar_trainer import CifarConfig, curve_rows, make_optimizer, summarize, train, train_step
-from advgrad.dropout import use_generators
-from advgrad.evaluation import error_rate
+from advgrad.cifar.model import build_model, init_weights_
+from advgrad.cifar.trainer import CifarConfig, curve_rows, make_optimizer, summarize, train, train_step
+from advgrad.core.dropout import use_generators
+from advgrad.core.evaluation import error_rate
 from stages.common import ResumeCheckpoint
 from stages.params import CIFAR_METHODS, parse_params
 from stages.train_cifar import run, stage_config, train_config
@@ -308,7 +308,7 @@ def read_outputs(out):
 
 def test_stage_run_writes_model_curves_and_metrics(stage_setup):
     config, data, tmp = stage_setup
-    checkpoint = ResumeCheckpoint("train-cifar-test", config, "stages.train_cifar", root=tmp / "resume")
+    checkpoint = ResumeCheckpoint("train-cifar-test", config, "train_cifar", root=tmp / "resume")
     metrics = run(config, data, torch.device("cpu"), *outputs(tmp / "out"), checkpoint)
 
     model, curves, saved_metrics = read_outputs(tmp / "out")
@@ -340,15 +340,15 @@ def test_stage_resumes_after_an_interruption(stage_setup):
 
         def save(self, state):
             super().save(state)
-            current = state["current"] or state["runs"][-1]
-            self.epochs.append((current["seed"], current["curve"][-1]["epoch"]))
+            point = (state["current"]["curves"] if state["current"] else state["runs"][-1]["curve"])[-1]
+            self.epochs.append((point["seed"], point["epoch"]))
 
     root = tmp / "resume"
     with pytest.raises(Interrupt):
         run(config, data, torch.device("cpu"), *outputs(tmp / "out"),
-            InterruptedCheckpoint("k", config, "stages.train_cifar", root=root))
+            InterruptedCheckpoint("k", config, "train_cifar", root=root))
     assert not (tmp / "out" / "metrics.json").exists()
-    resumed = CountingCheckpoint("k", config, "stages.train_cifar", root=root)
+    resumed = CountingCheckpoint("k", config, "train_cifar", root=root)
     run(config, data, torch.device("cpu"), *outputs(tmp / "out"), resumed)
     # A resume happened: only seed 1's second epoch was trained (a run that ignored its
     # checkpoint would train all four epochs and end with the same files).
@@ -375,7 +375,7 @@ def test_stage_rejects_a_train_size_larger_than_the_data(stage_setup):
 def test_the_schedule_is_driven_by_the_online_training_error(monkeypatch):
     """The halving rule must see each epoch's online training error (the errors of the
     predictions the updates were computed from), recorded in the curve, not another number."""
-    from advgrad import schedule
+    from advgrad.cifar import schedule
 
     received = []
     real_step = schedule.HalvingSchedule.step

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from advgrad.data import load_mnist
+from advgrad.core.io import save_checked
 from advgrad.data.fetch import Retry
 from advgrad.data.sources import SOURCES
-from advgrad.io import save_checked
+from advgrad.mnist.data import load_mnist
 from stages import download, preprocess_mnist
 from tests.real_data import require
 

@@ -1,9 +1,9 @@
 """The perturbed input z = x + eps * sign(grad_x J) of Algorithm 1, step 3, against oracles.
 
 (a) torchattacks.FGSM, an independent implementation: it uses softmax cross-entropy and clamps
-    to [0, 1], so it is compared with `advgrad.adversarial.fgsm_autograd` under the same loss.
+    to [0, 1], so it is compared with `advgrad.core.adversarial.fgsm_autograd` under the same loss.
 (b) Our sigmoid cross-entropy (summed over units, mean over the batch), through the input
-    gradient of the stacked model's summed per-seed loss (`advgrad.mnist_model.StackedMLP`, as
+    gradient of the stacked model's summed per-seed loss (`advgrad.mnist.model.StackedMLP`, as
     Algorithm 1 takes it): a hand-set linear model whose answer is worked out below, and
     autograd on the per-seed `nn.Sequential` copies.
 Sizes are tiny (20 inputs, 16 hidden units, a few samples) to keep the file fast.
@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 import torchattacks
 
-from advgrad.adversarial import fgsm, fgsm_autograd, input_gradient
-from advgrad.mnist_model import ACTIVATIONS, MLPConfig, StackedMLP, bce_loss, to_modules
+from advgrad.core.adversarial import fgsm, fgsm_autograd, input_gradient
+from advgrad.mnist.model import ACTIVATIONS, MLPConfig, StackedMLP, bce_loss, to_modules
 
 SIZES = (20, 16, 16, 10)
 SEEDS = (0, 1, 2)

@@ -1,4 +1,5 @@
-"""advgrad.figures: each function writes a valid PNG atomically and draws what it is given."""
+"""advgrad.report.figures and advgrad.evaluate.figures: each function writes a valid PNG atomically
+and draws what it is given."""
 
 from __future__ import annotations
 
@@ -9,13 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from advgrad.figures import (
-    plot_activation_histograms,
-    plot_error_curves,
-    plot_robustness,
-    plot_weight_tiles,
-    weight_mosaic,
-)
+from advgrad.evaluate.figures import plot_activation_histograms, plot_weight_tiles, weight_mosaic
+from advgrad.report.figures import plot_error_curves, plot_robustness
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

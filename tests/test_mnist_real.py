@@ -16,14 +16,14 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from advgrad.attack import transfer_experiment
-from advgrad.data import load_mnist
+from advgrad.core.io import save_checked
+from advgrad.core.results import summarize
+from advgrad.core.stats import paired_difference
 from advgrad.data.fetch import Retry
 from advgrad.data.sources import SOURCES
-from advgrad.io import save_checked
-from advgrad.mnist_model import to_modules
-from advgrad.results import summarize
-from advgrad.stats import paired_difference
+from advgrad.evaluate.attack import transfer_experiment
+from advgrad.mnist.data import load_mnist
+from advgrad.mnist.model import to_modules
 from stages import download, preprocess_mnist, train_mnist
 from stages.params import parse_params
 from tests.real_data import ROOT, mnist_mirror, require

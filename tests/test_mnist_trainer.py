@@ -9,11 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from advgrad import mnist_trainer as trainer
-from advgrad import training
-from advgrad.algorithm1 import adversarial_step
-from advgrad.mnist_model import ACTIVATIONS, MLPConfig, StackedMLP, to_modules, unstack
-from advgrad.results import summarize
+from advgrad.core import training
+from advgrad.core.algorithm1 import adversarial_step
+from advgrad.core.results import summarize
+from advgrad.mnist import trainer as trainer
+from advgrad.mnist.model import ACTIVATIONS, MLPConfig, StackedMLP, to_modules, unstack
 
 SIZES = (20, 16, 16, 10)
 LR = {"logistic": 0.5, "tanh": 0.1, "relu": 0.2}

@@ -1,4 +1,4 @@
-"""Every number of advgrad/paper.py against the paper's own lines (tests/data/paper_lines.txt,
+"""Every number of advgrad/report/paper.py against the paper's own lines (tests/data/paper_lines.txt,
 copied verbatim from its text): the report's "paper" columns are only as right as this table."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from advgrad import paper
+from advgrad.report import paper
 
 LINES = (Path(__file__).parent / "data" / "paper_lines.txt").read_text().splitlines()
 ACT = {"logistic": "logistic", "tanh": "tanh", "ReLU": "relu"}

@@ -16,7 +16,7 @@ def raw():
 
 def test_repository_params_are_the_papers_protocol():
     """Each value read off the paper's text (section 3, section 4) or, where it is silent, the
-    author's code; then every row of advgrad.protocol against params.yaml."""
+    author's code; then every row of advgrad.report.protocol against params.yaml."""
     p = load_params("params.yaml")
     assert p.eps == 0.08 and p.seeds == 5
     assert p.mnist.epochs == 150 and p.mnist.batch_size == 10 and p.mnist.last_epochs == 10
@@ -37,7 +37,7 @@ def test_repository_params_are_the_papers_protocol():
     assert c.dropout.conv == (0.25, 0.25, 0.5) and c.dropout.conv_position == "before_pool"  # author's code
     assert c.zca_epsilon == 1e-5 / 255 ** 2 and c.halving_decay == 0.75 and c.conv.dampening == 0.9
 
-    from advgrad.protocol import PROTOCOL
+    from advgrad.report.protocol import PROTOCOL
     from stages.report import flat_settings
 
     settings = flat_settings(p)

@@ -125,3 +125,25 @@ def test_tables_embed_their_figures_and_dvc_plots_draw_seed_means_per_net(repo):
     assert "reports/plots/curves/mnist-logistic-64.csv" in shown  # one plot per net
     # the per-seed curves.csv of the training stages are no longer plots (they zig-zag over seeds)
     assert not any(key.startswith("runs/") for key in shown)
+
+
+def test_an_edit_reruns_only_the_stages_that_run_the_edited_code(repo):
+    """dvc.yaml's deps are library folders (tests/test_dvc_deps.py): editing the report re-runs
+    only the report; editing CIFAR-only code (which MNIST stages once depended on through a
+    shared data module) re-runs no MNIST stage; editing the MNIST trainer re-runs its training."""
+    repo, env, _ = repo
+
+    def changed_after_editing(rel: str) -> set[str]:
+        path = repo / rel
+        original = path.read_text()
+        path.write_text(original + "\n# an edit\n")
+        try:
+            return set(json.loads(dvc(repo, "status", "--json", env=env).stdout))
+        finally:
+            path.write_text(original)
+
+    assert changed_after_editing("advgrad/report/tables.py") == {"report"}
+    assert changed_after_editing("advgrad/cifar/data.py") == set()
+    trainer = changed_after_editing("advgrad/mnist/trainer.py")
+    assert "train-backprop@mnist-relu-64" in trainer and "train-fit-dropout@mnist" in trainer
+    assert "report" not in trainer and "download-mnist@mnist" not in trainer

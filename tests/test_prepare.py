@@ -14,11 +14,11 @@ import pytest
 import torch
 import yaml
 
-from advgrad.data import apply_transform, load_cifar, load_mnist
+from advgrad.cifar.data import apply_transform, fit_simple, fit_zca, load_cifar, prepare_cifar
+from advgrad.core.io import PrepareError, save_checked
 from advgrad.data.cifar import CifarArrays
 from advgrad.data.fetch import Retry
-from advgrad.data.prepare import PrepareError, fit_simple, fit_zca, prepare_cifar
-from advgrad.io import save_checked
+from advgrad.mnist.data import load_mnist
 from stages import download, preprocess_cifar, preprocess_mnist
 from tests.fixtures import cifar_like, mnist_like, mnist_square, write_cifar_mirror, write_mnist_mirror
 

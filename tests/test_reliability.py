@@ -20,7 +20,7 @@ import pytest
 import torch
 import yaml
 
-from advgrad.io import CorruptFileError, OutputError, load_checked, save_checked, save_torch
+from advgrad.core.io import CorruptFileError, OutputError, load_checked, save_checked, save_torch
 from stages import analyze, attack, common, download, preprocess_mnist, train_mnist
 from tests.fixtures import write_mnist_mirror
 
@@ -115,36 +115,29 @@ def test_torch_files_hold_no_file_name(tmp_path):
 
 # --------------------------------------------------------------------------------- resume keys
 
-def test_the_import_closure_of_a_stage():
-    files = {p.relative_to(ROOT).as_posix() for p in common.import_closure("stages.attack")}
-    assert {"stages/attack.py", "stages/common.py", "stages/params.py", "advgrad/mnist_model.py", "advgrad/io.py",
-            "advgrad/attack.py", "advgrad/adversarial.py", "advgrad/checkpoint.py", "advgrad/__init__.py",
-            "stages/__init__.py", "advgrad/data/__init__.py"} <= files
-    assert "advgrad/cifar_trainer.py" not in files and "stages/train_mnist.py" not in files
-
-
-def test_the_import_closure_follows_imports_inside_functions_and_relative_ones(tmp_path):
-    for rel, text in {"advgrad/__init__.py": "", "advgrad/a.py": "def f():\n    from advgrad import b\n",
-                      "advgrad/b.py": "from . import c\n", "advgrad/c.py": "import os\n",
-                      "advgrad/unused.py": "", "stages/__init__.py": "",
-                      "stages/s.py": "import advgrad.a\n"}.items():
+def test_the_code_digest_covers_the_stage_its_folders_and_nothing_else(tmp_path):
+    for rel in ("stages/__init__.py", "stages/common.py", "stages/params.py", "stages/train_mnist.py",
+                "stages/report.py", "advgrad/__init__.py", "advgrad/core/training.py", "advgrad/mnist/model.py",
+                "advgrad/cifar/trainer.py", "advgrad/report/tables.py"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text)
-    files = {p.relative_to(tmp_path).as_posix() for p in common.import_closure("stages.s", tmp_path)}
-    assert files == {"stages/__init__.py", "stages/s.py", "advgrad/__init__.py", "advgrad/a.py",
-                     "advgrad/b.py", "advgrad/c.py"}
-    before = common.code_digest("stages.s", tmp_path)
-    (tmp_path / "advgrad/c.py").write_text("import os  # an edit\n")
-    assert common.code_digest("stages.s", tmp_path) != before
-    (tmp_path / "advgrad/unused.py").write_text("x = 1\n")  # not run by the stage: no change
-    assert common.code_digest("stages.s", tmp_path) == common.code_digest("stages.s", tmp_path)
+        (tmp_path / rel).write_text("x = 1\n")
+    before = common.code_digest("train_mnist", tmp_path)
+    for rel in ("advgrad/cifar/trainer.py", "advgrad/report/tables.py", "stages/report.py"):  # not run by it
+        (tmp_path / rel).write_text("x = 2\n")
+    assert common.code_digest("train_mnist", tmp_path) == before
+    for rel in ("advgrad/core/training.py", "advgrad/mnist/model.py", "stages/params.py", "stages/train_mnist.py"):
+        (tmp_path / rel).write_text((tmp_path / rel).read_text() + "# an edit\n")
+        assert common.code_digest("train_mnist", tmp_path) != before, rel
+        before = common.code_digest("train_mnist", tmp_path)
+    (tmp_path / "advgrad/mnist/new.py").write_text("")  # a new module in a folder it runs
+    assert common.code_digest("train_mnist", tmp_path) != before
 
 
 def test_editing_a_code_dependency_discards_the_checkpoint(workspace, monkeypatch,
                                                            caplog, interrupt_after, record_epochs):
     # A copy of the project's code: editing a module in it changes the resume key.
     code = workspace.parent / "code"
-    for package in common.PROJECT_PACKAGES:
+    for package in ("advgrad", "stages"):
         shutil.copytree(ROOT / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(common, "ROOT", code)
     resume_training = interrupt_after(1)
@@ -152,7 +145,7 @@ def test_editing_a_code_dependency_discards_the_checkpoint(workspace, monkeypatc
         train("adversarial")
     assert len(list(Path(os.environ["ADVGRAD_RESUME_DIR"]).glob("*.pt"))) == 1
 
-    with open(code / "advgrad" / "training.py", "a") as f:
+    with open(code / "advgrad" / "core" / "training.py", "a") as f:
         f.write("\n# an edit after the interruption\n")
     resume_training()
     seen = record_epochs()

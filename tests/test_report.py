@@ -1,4 +1,4 @@
-"""reports/tables.md and reports/metrics.json rendering (advgrad.report) and the paper's numbers.
+"""reports/tables.md and reports/metrics.json rendering (advgrad.report.tables) and the paper's numbers.
 
 The golden file tests/golden/tables_small.md is the rendering of `small_results()`; after an
 intended change of the layout regenerate it with
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from advgrad import paper, protocol
-from advgrad.report import NOT_RUN, metrics_json, render_tables
+from advgrad.report import paper, protocol
+from advgrad.report.tables import NOT_RUN, metrics_json, render_tables
 
 GOLDEN = Path(__file__).parent / "golden" / "tables_small.md"
 NO_COUNTERPART = "—"

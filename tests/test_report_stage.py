@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from advgrad.report import metrics_json, render_tables
+from advgrad.report.tables import metrics_json, render_tables
 from stages import report
 from stages.params import parse_params
 from tests.real_data import ROOT

@@ -6,7 +6,7 @@ m_t = (m_{t-1} + err_t) / 2.
 
 import pytest
 
-from advgrad.schedule import Action, HalvingSchedule
+from advgrad.cifar.schedule import Action, HalvingSchedule
 
 C, H, S = Action.CONTINUE, Action.HALVE, Action.STOP
 

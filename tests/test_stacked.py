@@ -10,9 +10,9 @@ generator states on both sides. Sizes are tiny to keep it fast.
 import pytest
 import torch
 
-from advgrad.algorithm1 import adversarial_step, goodfellow_step
-from advgrad.dropout import SeededDropout, use_generators
-from advgrad.mnist_model import ACTIVATIONS, MLPConfig, StackedMLP, bce_loss, to_modules, unstack
+from advgrad.core.algorithm1 import adversarial_step, goodfellow_step
+from advgrad.core.dropout import SeededDropout, use_generators
+from advgrad.mnist.model import ACTIVATIONS, MLPConfig, StackedMLP, bce_loss, to_modules, unstack
 
 SIZES = (20, 16, 16, 10)
 SEEDS = (0, 1, 2)

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from advgrad.stats import mean_std, paired_difference
+from advgrad.core.stats import mean_std, paired_difference
 
 
 def test_mean_and_sample_std():

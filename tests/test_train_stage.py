@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from advgrad.io import save_checked
+from advgrad.core.io import save_checked
 from stages import download, preprocess_mnist, train_mnist
 from tests.fixtures import write_mnist_mirror
 from tests.real_data import ROOT
@@ -118,7 +118,7 @@ def test_bad_params_fail_before_any_work_in_one_line(setup):
 def test_standardized_reading_trains_only_the_fit_nets_on_standardized_inputs(setup):
     """attack.inputs: standardized changes what it documents: the fit nets (and only they)
     standardize with the fit split's pixel mean and std, and train with eps in those units."""
-    from advgrad.data import load_mnist
+    from advgrad.mnist.data import load_mnist
     from stages.params import parse_params
 
     tmp, data = setup

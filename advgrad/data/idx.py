@@ -16,7 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["IdxFormatError", "read_idx", "read_bytes", "parse_idx", "write_idx"]
+from advgrad.core.io import PrepareError
+from advgrad.core.names import NUM_CLASSES as N_CLASSES
+from advgrad.data.sources import MNIST_FILES
+
+__all__ = ["IdxFormatError", "read_idx", "read_bytes", "parse_idx", "write_idx", "read_mnist"]
 
 # Element type code -> dtype (big-endian, as the format stores it).
 DTYPES = {
@@ -99,3 +103,20 @@ def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None)
     if compress is None:
         compress = path.suffix == ".gz"
     path.write_bytes(gzip.compress(data, mtime=0) if compress else data)
+
+
+def read_mnist(raw_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The four official files -> x_train, y_train, x_test, y_test (uint8; x of shape (N, 28, 28))."""
+    arrays = []
+    for images_name, labels_name in MNIST_FILES.values():
+        images, labels = read_idx(Path(raw_dir) / images_name), read_idx(Path(raw_dir) / labels_name)
+        if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise PrepareError(f"{images_name}: expected uint8 images of shape (N, 28, 28), "
+                             f"got {images.dtype} {images.shape}")
+        if labels.dtype != np.uint8 or labels.shape != images.shape[:1]:
+            raise PrepareError(f"{labels_name}: expected {len(images)} uint8 labels, "
+                             f"got {labels.dtype} {labels.shape}")
+        if labels.size and labels.max() >= N_CLASSES:
+            raise PrepareError(f"{labels_name}: label {labels.max()} outside 0..{N_CLASSES - 1}")
+        arrays += [images, labels]
+    return tuple(arrays)

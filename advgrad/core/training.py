@@ -1,18 +1,18 @@
 """The training loop of every net of the paper: MNIST (Table 2) and CIFAR-10 (Table 3).
 
 One `fit` call trains one model: all S seeds of an MNIST configuration stacked into one module
-(`advgrad.mnist_model.StackedMLP`, batches (S, B, ...)), or one CIFAR-10 net (S = 1, batches
+(`advgrad.mnist.model.StackedMLP`, batches (S, B, ...)), or one CIFAR-10 net (S = 1, batches
 (B, ...)). Read top to bottom, an epoch is:
 
     for every seed, a permutation of the training set     ("shuffled after each epoch", section 3)
-    for each mini-batch:  step (Algorithm 1, advgrad.algorithm1; CIFAR-10's adds max-norm)
+    for each mini-batch:  step (Algorithm 1, advgrad.core.algorithm1; CIFAR-10's adds max-norm)
     check the loss for divergence                          (one host sync per epoch)
     clean training and test error of every seed            (Figure 1's curves, Tables 2-3)
     the schedule, if any, sets the next learning rate or stops (CIFAR-10's halving rule)
 
 Every random draw belongs to one seed: seed s shuffles with its own CPU generator (so the order
 is the same on every device) and draws its dropout masks from its own device generator
-(`advgrad.dropout`), so a seed's run does not depend on the seeds trained beside it. The state
+(`advgrad.core.dropout`), so a seed's run does not depend on the seeds trained beside it. The state
 handed to `on_epoch` after every epoch (model, optimizer, schedule and generator states, curves)
 resumes the run bit-identically on the same device.
 """
@@ -27,9 +27,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from advgrad.dropout import use_generators
-from advgrad.evaluation import error_rate
-from advgrad.schedule import Action
+from advgrad.core.dropout import use_generators
+from advgrad.core.evaluation import error_rate
 
 __all__ = ["Step", "stream_seed", "fit"]
 
@@ -88,7 +87,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, step: Step, train: t
     """Train `model` on `train` for `epochs` epochs, or until `schedule.step` says stop.
 
     train, test: (x (N, ...), y (N,) int64) on the model's device. `seeds` are the seeds the model
-    holds, in its order (a stacked model's seed axis). `schedule` (`advgrad.schedule.HalvingSchedule`)
+    holds, in its order (a stacked model's seed axis). `schedule` (CIFAR-10's `HalvingSchedule`)
     gets each epoch's online training error and sets the optimizer's learning rate. `state` is
     one that this function handed to `on_epoch` (and is not modified): training continues
     exactly where it stopped. Returns the final state:
@@ -146,7 +145,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, step: Step, train: t
         if schedule is None:
             done = epoch >= epochs
         else:  # the schedule reads one seed's online error: one net per schedule (CIFAR-10)
-            done = schedule.step(online[0]) is Action.STOP
+            schedule.step(online[0])
+            done = schedule.stop_reason is not None
             for group in optimizer.param_groups:
                 group["lr"] = schedule.lr
         state = {"epoch": epoch, "model": _cpu_copy(model.state_dict()),

@@ -32,7 +32,7 @@ percentages, `*_zero_frac` are fractions in [0, 1]. The shape of `results`:
 
 Any section or entry may be missing or partial. Only what the run produced is printed; a paper
 number without a reproduced counterpart gets "not run", never a number. The paper's numbers
-come from `advgrad.paper`, the protocol every setting is compared with from `advgrad.protocol`.
+come from `advgrad.report.paper`, the protocol every setting is compared with from `advgrad.report.protocol`.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from typing import Any
 
 from tabulate import tabulate
 
-from advgrad import paper, protocol
-from advgrad.names import ACTIVATIONS, CIFAR_PREPS
+from advgrad.core.names import ACTIVATIONS, CIFAR_PREPS
+from advgrad.report import paper, protocol
 
 __all__ = ["render_tables", "metrics_json", "headline", "NOT_RUN"]
 
@@ -519,7 +519,7 @@ def _notes(results: dict) -> str:
 
 
 def _protocol(results: dict) -> str:
-    """The whole protocol table of advgrad.protocol, with this run's value of each setting."""
+    """The whole protocol table of advgrad.report.protocol, with this run's value of each setting."""
     rows = [[_setting(row.key) if row.key else "(fixed)", row.name, _setting(row.value), row.source,
              row.evidence, _setting(value) + ("" if row.key is None or _same(value, row.value) else " **≠**")]
             for row, value in _protocol_rows(results.get("run", {}))]

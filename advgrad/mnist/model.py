@@ -8,7 +8,7 @@ the paper says "a logistic layer" and "a cross-entropy objective"). Weights ~ N(
 
 Training runs all seeds of a configuration as one `StackedMLP` (the same net S times, batched
 over a leading seed axis); `unstack` turns its weights into one `build_mlp` state_dict per seed,
-which is what model files hold (`advgrad.checkpoint`).
+which is what model files hold (`advgrad.core.checkpoint`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advgrad.dropout import SeededDropout
-from advgrad.names import ACTIVATIONS, NUM_CLASSES
+from advgrad.core.dropout import SeededDropout
+from advgrad.core.names import ACTIVATIONS, NUM_CLASSES
 
 __all__ = ["ACTIVATIONS", "NUM_CLASSES", "INPUT_RANGE", "MLPConfig", "Standardize", "build_mlp", "from_entry",
            "bce_loss", "StackedMLP", "unstack", "to_modules"]
@@ -91,7 +91,7 @@ class Standardize(nn.Module):
 
 def build_mlp(cfg: MLPConfig) -> nn.Sequential:
     """`nn.Sequential([Standardize,] [Dropout,] Linear, act, [Dropout,] Linear, ..., Linear)`
-    returning logits of pixel inputs (dropout only where `cfg` has it: `advgrad.dropout`'s,
+    returning logits of pixel inputs (dropout only where `cfg` has it: `advgrad.core.dropout`'s,
     inverted, so evaluation needs no rescaling; Standardize only where `cfg` standardizes)."""
     layers: list[nn.Module] = [Standardize(cfg.input_mean, cfg.input_std)] if cfg.standardizes else []
     for i, (n_in, n_out) in enumerate(zip(cfg.sizes[:-1], cfg.sizes[1:], strict=True)):
@@ -109,7 +109,7 @@ def input_range(cfg: MLPConfig) -> tuple[float, float]:
 
 
 def from_entry(model: dict) -> nn.Sequential:
-    """The module of a model file's "model" entry (advgrad.checkpoint), family "mnist-mlp"."""
+    """The module of a model file's "model" entry (advgrad.core.checkpoint), family "mnist-mlp"."""
     if model.get("family") != "mnist-mlp":
         raise ValueError(f"holds a {model.get('family')!r} model, not an MNIST MLP")
     return build_mlp(MLPConfig(**{k: v for k, v in model.items() if k != "family"}))

@@ -3,7 +3,7 @@
 `nn.Dropout` draws from torch's global generator, so the masks of one seed would depend on what
 else drew before them (the other seeds stacked beside it, an evaluation, a resumed run). Here
 every mask is drawn from the generator of the seed it belongs to, which the training loop
-(`advgrad.training`) owns, saves and restores. Each forward pass draws fresh masks, as Torch's
+(`advgrad.core.training`) owns, saves and restores. Each forward pass draws fresh masks, as Torch's
 `nn.Dropout` does in the author's code (anokland/dfa-torch), so the two passes of Algorithm 1
 see independent masks. A kept unit is scaled by 1/(1-p), so evaluation needs no rescaling.
 """
@@ -34,7 +34,7 @@ class SeededDropout(nn.Module):
         if not self.training or self.p == 0:
             return x
         if self.generators is None:
-            raise RuntimeError("SeededDropout: no generators; call advgrad.dropout.use_generators first")
+            raise RuntimeError("SeededDropout: no generators; call advgrad.core.dropout.use_generators first")
         shape = x.shape[1:] if self.stacked else x.shape
         draws = [torch.rand(shape, generator=g, device=x.device, dtype=x.dtype) for g in self.generators]
         keep = torch.stack(draws) if self.stacked else draws[0]  # same shape as x

@@ -23,13 +23,14 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 __all__ = ["OutputError", "CorruptFileError", "atomic_path", "staging_dir", "save_json", "save_text",
-           "save_torch", "save_checked", "load_checked", "tensor_digest"]
+           "save_torch", "save_checked", "load_checked", "tensor_digest", "Split", "PrepareError", "training_size"]
 
 CHECKSUM_KEY = "sha256"
 
@@ -172,3 +173,24 @@ def load_checked(path: str | Path, weights_only: bool = True) -> dict:
         raise CorruptFileError(f"{path}: checksum mismatch, the file is corrupt (delete it and re-run "
                                "its stage, or `dvc checkout --relink` / `dvc pull` it again)")
     return obj
+
+
+@dataclass
+class Split:
+    """One split of a dataset on the training device."""
+    x: torch.Tensor  # float32: MNIST (N, 784) in [0, 1]; CIFAR (N, 3, 32, 32) transformed
+    y: torch.Tensor  # int64 (N,)
+
+
+class PrepareError(ValueError):
+    """The data or the requested sizes cannot be preprocessed; the message names the cause."""
+
+
+def training_size(n_available: int, train_size: int | None) -> int:
+    """Size of the training set after `train_size` (None = all); its first images are kept."""
+    if train_size is None:
+        return n_available
+    if not 0 < train_size <= n_available:
+        raise PrepareError(f"train_size = {train_size} is not in 1..{n_available} "
+                         f"(the number of training images)")
+    return train_size

@@ -5,8 +5,8 @@
      "sha256": ...}
 
 Each `state_dict` loads into a plain `nn.Module` built by its family's `from_entry`
-(`advgrad.mnist_model`, `advgrad.cifar_model`); the file carries a checksum of its tensors that
-`load_models` verifies (`advgrad.io.load_checked`). Never a pickled model.
+(`advgrad.mnist.model`, `advgrad.cifar.model`); the file carries a checksum of its tensors that
+`load_models` verifies (`advgrad.core.io.load_checked`). Never a pickled model.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from torch import nn
 
-from advgrad.io import CorruptFileError, load_checked, save_checked
+from advgrad.core.io import CorruptFileError, load_checked, save_checked
 
 __all__ = ["FORMAT", "save_models", "load_models"]
 
@@ -31,7 +31,7 @@ def save_models(dest: str | Path, *, model: dict, seeds, state_dicts: list[dict]
 def load_models(path: str | Path, from_entry: Callable[[dict], nn.Module]) -> tuple[dict, dict[int, nn.Module]]:
     """(the file's dict, {seed: module in eval mode}), each module built by `from_entry` from the
     file's "model" entry. A corrupt file, or one of another format or family, raises
-    advgrad.io.CorruptFileError naming it."""
+    advgrad.core.io.CorruptFileError naming it."""
     blob = load_checked(path)
     if blob.get("format") != FORMAT:
         raise CorruptFileError(f"{path}: model file format {blob.get('format')!r}, expected {FORMAT}")

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from advgrad.mnist_model import Standardize
+from advgrad.mnist.model import Standardize
 
 __all__ = ["hidden_activations", "zero_fractions", "sparsity", "first_layer_weights"]
 

@@ -1,9 +1,9 @@
 """CIFAR-10 training (paper section 4, Table 3): the seeds of one configuration, one after another.
 
 For each seed: a net initialised N(0, 0.01^2), biases 0, from the seed's generator, trained by
-the shared loop (`advgrad.training.fit`) with `advgrad.algorithm1.adversarial_step` (eps = 0:
+the shared loop (`advgrad.core.training.fit`) with `advgrad.core.algorithm1.adversarial_step` (eps = 0:
 plain back-propagation) and max-norm after every update, until the halving schedule
-(`advgrad.schedule`) says stop.
+(`advgrad.cifar.schedule`) says stop.
 
 The seeds run sequentially: with 10M parameters and batches of 128 images the conv net's
 matrices are already large, so stacking seeds (the MNIST trainer's remedy for its batch of 10)
@@ -45,11 +45,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advgrad.algorithm1 import adversarial_step
-from advgrad.cifar_model import apply_max_norm_, build_model, init_weights_
-from advgrad.results import summarize as summarize_curves
-from advgrad.schedule import HalvingSchedule
-from advgrad.training import fit
+from advgrad.cifar.model import apply_max_norm_, build_model, init_weights_
+from advgrad.cifar.schedule import HalvingSchedule
+from advgrad.core.algorithm1 import adversarial_step
+from advgrad.core.results import summarize as summarize_curves
+from advgrad.core.training import fit
 
 __all__ = ["CifarConfig", "CURVE_COLUMNS", "train", "train_step", "make_optimizer", "summarize", "curve_rows"]
 
@@ -136,7 +136,7 @@ def train(config: CifarConfig, train_x: torch.Tensor, train_y: torch.Tensor, tes
     state (e.g. to save it) and the epoch's wall time.
 
     State layout: {"config": asdict(config), "runs": [finished seeds], "current": the unfinished
-    seed's `advgrad.training.fit` state or None}; a finished seed is {"seed", "model", "curve",
+    seed's `advgrad.core.training.fit` state or None}; a finished seed is {"seed", "model", "curve",
     "stop_reason"}. A curve is a list of per-epoch dicts (`fit`'s rows: errors as fractions; lr
     is the rate used in that epoch).
     """

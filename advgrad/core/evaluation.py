@@ -14,7 +14,7 @@ def misclassified(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int
     time (memory only). The predicted class is the largest logit (for sigmoid outputs also the
     largest probability).
 
-    A plain model gives a 0-d count; a stacked one (logits (S, N, 10), `advgrad.mnist_model.
+    A plain model gives a 0-d count; a stacked one (logits (S, N, 10), `advgrad.mnist.model.
     StackedMLP`) one count per seed (S,). The count stays on the device.
     """
     model.eval()

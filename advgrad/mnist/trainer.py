@@ -1,7 +1,7 @@
 """MNIST training (paper section 3, Table 2): every seed of one configuration, stacked.
 
-The nets of a configuration's S seeds form one `StackedMLP`, trained by `advgrad.training.fit`
-with the reference step of `advgrad.algorithm1` and `torch.optim.SGD` (plain SGD, no momentum,
+The nets of a configuration's S seeds form one `StackedMLP`, trained by `advgrad.core.training.fit`
+with the reference step of `advgrad.core.algorithm1` and `torch.optim.SGD` (plain SGD, no momentum,
 weight decay or schedule; section 3). Seed s keeps its own initial weights, shuffling and
 dropout streams, so its result does not depend on which other seeds train beside it (up to
 float rounding in the batched kernels).
@@ -16,9 +16,9 @@ from functools import partial
 import torch
 from torch import Tensor
 
-from advgrad.algorithm1 import adversarial_step, goodfellow_step
-from advgrad.mnist_model import MLPConfig, StackedMLP, bce_loss, input_range
-from advgrad.training import fit
+from advgrad.core.algorithm1 import adversarial_step, goodfellow_step
+from advgrad.core.training import fit
+from advgrad.mnist.model import MLPConfig, StackedMLP, bce_loss, input_range
 
 __all__ = ["MnistConfig", "make_step", "train"]
 
@@ -79,8 +79,8 @@ def train(cfg: MnistConfig, train: tuple[Tensor, Tensor], test: tuple[Tensor, Te
     """Train every seed of `cfg` from `state` (default: from scratch) up to `cfg.epochs`.
 
     `train` and `test` are (inputs (N, in) float in [0, 1], labels (N,) int64). Returns the final
-    state of `advgrad.training.fit`, whose "model" is a `StackedMLP` state_dict
-    (`advgrad.mnist_model.unstack` gives the per-seed nets). `on_epoch(state, seconds)` is called
+    state of `advgrad.core.training.fit`, whose "model" is a `StackedMLP` state_dict
+    (`advgrad.mnist.model.unstack` gives the per-seed nets). `on_epoch(state, seconds)` is called
     after every epoch; the given state is not modified.
     """
     device = torch.device(device)

@@ -8,7 +8,7 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from advgrad.io import save_text
+from advgrad.core.io import save_text
 
 __all__ = ["summarize", "rounded", "curves_csv", "write_curves"]
 

@@ -8,7 +8,7 @@
 
 Both end in a linear layer of 10 logits; the softmax lives in the loss (`F.cross_entropy`), as
 the paper's "softmax layer and a cross-entropy objective". Dropout, when a method uses it
-(`advgrad.dropout`: masks from the seed's own generator), is applied to the input, inside each
+(`advgrad.core.dropout`: masks from the seed's own generator), is applied to the input, inside each
 conv block and to the output of each hidden fully connected layer. Section 4 gives "0.1 for
 the input layer, 0.25 for convolutional layers and 0.5 for fully connected layers"; the
 author's conv code (anokland/dfa-torch, Models/conv.lua) drops 0.25, 0.25 and 0.5 in the three
@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advgrad.dropout import SeededDropout
-from advgrad.names import CIFAR_ARCHS, CONV_DROPOUT_POSITIONS, NUM_CLASSES
+from advgrad.core.dropout import SeededDropout
+from advgrad.core.names import CIFAR_ARCHS, CONV_DROPOUT_POSITIONS, NUM_CLASSES
 
 __all__ = ["CifarMLP", "CifarConvNet", "ConvBlock", "build_model", "init_weights_",
            "from_entry", "apply_max_norm_", "CIFAR_SHAPE", "NUM_CLASSES", "ARCHS", "CONV_DROPOUT_POSITIONS"]
@@ -115,7 +115,7 @@ def build_model(arch: str, *, units: int = 3000, p_input: float = 0.0,
 
 
 def from_entry(model: dict) -> nn.Module:
-    """The module of a model file's "model" entry (advgrad.checkpoint), family "cifar"."""
+    """The module of a model file's "model" entry (advgrad.core.checkpoint), family "cifar"."""
     if model.get("family") != "cifar":
         raise ValueError(f"holds a {model.get('family')!r} model, not a CIFAR-10 net")
     return build_model(**{k: v for k, v in model.items() if k != "family"})

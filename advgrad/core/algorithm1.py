@@ -11,7 +11,7 @@ The paper (section 2) trains on F(θ, x, y) = J(θ, x + µ, y) with µ = ε sign
 
 `adversarial_step` is exactly that, for any `nn.Module` and loss; with ε = 0 it is one step of
 standard back-propagation. Both trainers run it as it is: CIFAR-10 on one net, MNIST on all
-seeds of a configuration at once (`advgrad.mnist_model.StackedMLP`, whose loss is one J per
+seeds of a configuration at once (`advgrad.mnist.model.StackedMLP`, whose loss is one J per
 seed; their sum is back-propagated, which trains each seed on its own gradient since the seeds
 share no parameter).
 """
@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from advgrad.adversarial import fgsm, input_gradient
+from advgrad.core.adversarial import fgsm, input_gradient
 
 __all__ = ["adversarial_step", "goodfellow_step"]
 

@@ -1,6 +1,6 @@
 """Attacks (paper section 3 and beyond): FGSM transfer, and white-box FGSM and PGD robustness.
 
-Attacks run on plain per-seed modules (`advgrad.mnist_model.build_mlp`) with autograd, so they
+Attacks run on plain per-seed modules (`advgrad.mnist.model.build_mlp`) with autograd, so they
 are independent of the hand-written backward pass of the training fast path: a bug in one is
 not repeated in the other.
 """
@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advgrad.adversarial import fgsm_autograd
-from advgrad.evaluation import misclassified
-from advgrad.mnist_model import bce_loss
-from advgrad.stats import mean_std
+from advgrad.core.adversarial import fgsm_autograd
+from advgrad.core.evaluation import misclassified
+from advgrad.core.stats import mean_std
+from advgrad.mnist.model import bce_loss
 
 __all__ = ["fgsm_examples", "pgd_examples", "error_pct", "transfer_pairs", "transfer_errors",
            "transfer_experiment", "softmax_ce", "robustness_errors", "NOT_RUN_ONE_SEED"]

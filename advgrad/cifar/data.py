@@ -1,92 +1,36 @@
-"""Preprocessing: the stored MNIST-format splits and the CIFAR-10 input transforms (paper §3, §4).
+"""CIFAR-10 (paper section 4, Table 3): the input transforms, the stored dataset and its loader.
 
-What is stored is compact and exact: uint8 images, uint8 labels, split indices and, for
-CIFAR-10, the fitted transform (a scalar mean/std, or a ZCA mean and whitening matrix). The
-loader (advgrad.data) converts to float and applies the transform on the training device.
+What is stored is compact and exact: uint8 images and labels and the transform fitted on the
+training set (a scalar mean/std, or a ZCA mean and whitening matrix); `load_cifar` converts to
+float and applies the transform on the training device.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
-from advgrad.data.cifar import CifarArrays
-from advgrad.data.idx import read_idx
-from advgrad.data.sources import MNIST_FILES
-from advgrad.names import CIFAR_PREPS as PREPS
-from advgrad.names import NUM_CLASSES as N_CLASSES
+from advgrad.core.io import PrepareError, Split, load_checked, training_size
+from advgrad.core.names import CIFAR_PREPS as PREPS
 
-__all__ = ["PrepareError", "read_mnist", "prepare_mnist", "fit_simple", "fit_zca", "apply_transform",
-           "prepare_cifar"]
+if TYPE_CHECKING:
+    from advgrad.data.cifar import CifarArrays
 
+__all__ = ["CifarData", "fit_simple", "fit_zca", "apply_transform", "prepare_cifar", "load_cifar"]
 
 GCN_MIN_STD = 1e-8  # a constant image has std 0; it maps to all zeros instead of NaN
 CHUNK = 10_000  # rows per step in the ZCA fit and transform: bounds the float temporaries
 
 
+@dataclass
+class CifarData:
+    train: Split
+    test: Split
+    meta: dict  # dataset, verified, prep, train_size, n_train, n_test
 
-class PrepareError(ValueError):
-    """The data or the requested sizes cannot be preprocessed; the message names the cause."""
-
-
-# ---------------------------------------------------------------------------------------------
-# MNIST and Fashion-MNIST (paper §3)
-
-def read_mnist(raw_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The four official files -> x_train, y_train, x_test, y_test (uint8; x of shape (N, 28, 28))."""
-    arrays = []
-    for images_name, labels_name in MNIST_FILES.values():
-        images, labels = read_idx(Path(raw_dir) / images_name), read_idx(Path(raw_dir) / labels_name)
-        if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-            raise PrepareError(f"{images_name}: expected uint8 images of shape (N, 28, 28), "
-                             f"got {images.dtype} {images.shape}")
-        if labels.dtype != np.uint8 or labels.shape != images.shape[:1]:
-            raise PrepareError(f"{labels_name}: expected {len(images)} uint8 labels, "
-                             f"got {labels.dtype} {labels.shape}")
-        if labels.size and labels.max() >= N_CLASSES:
-            raise PrepareError(f"{labels_name}: label {labels.max()} outside 0..{N_CLASSES - 1}")
-        arrays += [images, labels]
-    return tuple(arrays)
-
-
-def _subsample(n_available: int, train_size: int | None) -> int:
-    """Size of the training set after `train_size` (None = all); its first images are kept."""
-    if train_size is None:
-        return n_available
-    if not 0 < train_size <= n_available:
-        raise PrepareError(f"train_size = {train_size} is not in 1..{n_available} "
-                         f"(the number of training images)")
-    return train_size
-
-
-def prepare_mnist(x_train, y_train, x_test, y_test, *, train_size: int | None,
-                  validation_size: int, dataset: str, verified: bool) -> dict:
-    """The stored MNIST-format dataset: uint8 images flattened to (N, 784), labels, split indices.
-
-    `train_size` keeps the first images of the training set (deterministic). The validation
-    split (paper §3: used to pick hyper-parameters and for the FGSM experiment) is the LAST
-    `validation_size` images of that training set, the "fit" split the rest: deterministic and
-    independent of any seed, so every run and every model sees the same split.
-    """
-    n = _subsample(len(x_train), train_size)
-    if not 0 < validation_size < n:
-        raise PrepareError(f"validation_size = {validation_size} must be in 1..{n - 1}: the training "
-                         f"set has {n} images (train_size = {train_size})")
-    return {
-        "x_train": torch.as_tensor(x_train[:n]).reshape(n, -1).to(torch.uint8),  # (N, 784)
-        "y_train": torch.as_tensor(y_train[:n]).to(torch.uint8),  # (N,)
-        "x_test": torch.as_tensor(x_test).reshape(len(x_test), -1).to(torch.uint8),  # (M, 784)
-        "y_test": torch.as_tensor(y_test).to(torch.uint8),  # (M,)
-        "val_idx": torch.arange(n - validation_size, n, dtype=torch.int64),  # (V,)
-        "meta": {"dataset": dataset, "verified": bool(verified), "train_size": train_size,
-                 "validation_size": validation_size, "n_train": n, "n_test": len(x_test)},
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# CIFAR-10 input transforms (paper §4, Table 3: "ZCA" and "SIMPLE")
 
 def _unit(x_uint8: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """uint8 images (N, ...) -> (N, D) in [0, 1]."""
@@ -161,7 +105,7 @@ def prepare_cifar(arrays: CifarArrays, *, prep: str, train_size: int | None, zca
                   gcn: bool, dataset: str, verified: bool) -> dict:
     """The stored CIFAR-10 dataset: uint8 images and labels plus the transform fitted on the
     (subsampled: first `train_size` images) training set only."""
-    n = _subsample(len(arrays.x_train), train_size)
+    n = training_size(len(arrays.x_train), train_size)
     x_train = torch.as_tensor(arrays.x_train[:n])  # (N, 3, 32, 32) uint8
     if prep == "simple":
         transform = fit_simple(x_train)
@@ -178,3 +122,15 @@ def prepare_cifar(arrays: CifarArrays, *, prep: str, train_size: int | None, zca
         "meta": {"dataset": dataset, "verified": bool(verified), "prep": prep,
                  "train_size": train_size, "n_train": n, "n_test": len(arrays.x_test)},
     }
+
+
+def load_cifar(path: str | Path, device: str | torch.device = "cpu") -> CifarData:
+    """Load a preprocessed CIFAR-10 dataset (stages/preprocess_cifar.py) onto `device`,
+    applying its stored transform there."""
+    blob = load_checked(path)  # checksum verified (advgrad.core.io)
+
+    def split(x_uint8: torch.Tensor, y: torch.Tensor) -> Split:
+        return Split(apply_transform(x_uint8.to(device), blob["transform"]), y.to(device).long())
+
+    return CifarData(train=split(blob["x_train"], blob["y_train"]),
+                     test=split(blob["x_test"], blob["y_test"]), meta=blob["meta"])

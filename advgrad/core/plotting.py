@@ -1,0 +1,49 @@
+"""Shared figure plumbing: an Agg-canvas Figure and an atomic, reproducible PNG write.
+
+Figures are built with the object-oriented API on an Agg canvas, never through pyplot: there
+is no global figure registry to leak into, no GUI backend to pick, nothing left to close.
+PNG metadata carries no matplotlib version, so the same data gives the same bytes across
+upgrades (the PNGs are tracked in git).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from advgrad.core.io import atomic_path
+
+__all__ = ["METHOD_COLORS", "DPI", "new_figure", "save_figure", "as_numpy", "ordered"]
+
+METHOD_COLORS = {"backprop": "C0", "adversarial": "C3", "goodfellow": "C2", "dropout": "C4"}
+DPI = 150
+
+
+def new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, out: str | Path) -> Figure:
+    with atomic_path(out) as tmp:
+        # format= is needed: the temporary file's suffix is not ".png".
+        fig.savefig(tmp, format="png", metadata={"Software": None})
+    return fig
+
+
+def as_numpy(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().to("cpu", torch.float64).numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def ordered(known: Iterable[str], present: Iterable[str]) -> list[str]:
+    """Known names in their canonical order, then any other present name in sorted order."""
+    present = list(dict.fromkeys(present))
+    return [k for k in known if k in present] + sorted(p for p in present if p not in known)

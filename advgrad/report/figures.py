@@ -1,0 +1,121 @@
+"""The report's figures: Figure 1 (error curves) and the white-box robustness sweep, as small PNGs.
+
+Each function takes DataFrames and an output path, writes the PNG atomically
+(`advgrad.core.plotting`) and returns the matplotlib Figure for inspection. Figures 2-3 are
+drawn by the analyze stage (`advgrad.evaluate.figures`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+from advgrad.core.names import ACTIVATIONS
+from advgrad.core.plotting import METHOD_COLORS, new_figure, ordered, save_figure
+
+__all__ = ["plot_error_curves", "plot_robustness", "percent_axis"]
+
+
+def _require_columns(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {', '.join(missing)}; "
+                         f"got {', '.join(map(str, df.columns))}")
+
+
+def percent_axis(ax) -> None:
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
+
+
+# -------------------------------------------------------------------------------- Figure 1
+
+def plot_error_curves(curves: pd.DataFrame, out: str | Path, units: int | None = None,
+                      title: str | None = None) -> Figure:
+    """Figure 1: clean training error and test error per epoch, one panel per activation.
+
+    `curves` has one row per (activation, method, epoch, seed) with `train_error` and
+    `test_error` as fractions in [0, 1], as the trainer's curves.csv has them; they are drawn
+    in percent. Colour per method, test solid and training dashed; lines are means over seeds
+    and the band spans the seeds' test errors (min to max).
+    The y axis is logarithmic like the paper's; 0 % cannot be drawn on it, so a mean of
+    exactly 0 % is left out (the line stops) rather than clipped to an arbitrary floor.
+    """
+    _require_columns(curves, ("activation", "method", "epoch", "seed", "train_error", "test_error"),
+                     "plot_error_curves")
+    acts = ordered(ACTIVATIONS, curves["activation"])
+    methods = ordered(("adversarial", "backprop", "goodfellow"), curves["method"])
+    fig = new_figure(3.4 * len(acts), 3.2)
+    axes = fig.subplots(1, len(acts), sharey=True, squeeze=False)[0]
+    for ax, act in zip(axes, acts, strict=True):
+        for method in methods:
+            rows = curves[(curves["activation"] == act) & (curves["method"] == method)]
+            if rows.empty:
+                continue
+            by_epoch = rows.groupby("epoch")[["train_error", "test_error"]]
+            mean, low, high = (100 * f() for f in (by_epoch.mean, by_epoch.min, by_epoch.max))  # over seeds, %
+            epochs, color = mean.index.to_numpy(), METHOD_COLORS.get(method, "0.3")
+            for column, style, name in (("test_error", "-", "test"), ("train_error", "--", "train")):
+                ax.plot(epochs, mean[column].to_numpy(), linestyle=style, color=color, linewidth=1.2,
+                        label=f"{method} {name}")
+            ax.fill_between(epochs, low["test_error"].to_numpy(), high["test_error"].to_numpy(),
+                            color=color, alpha=0.15, linewidth=0)
+        ax.set_yscale("log", nonpositive="mask")
+        # Label 1-2-5 steps as percents; unlabelled minor ticks keep the axis uncluttered.
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        percent_axis(ax)
+        ax.set_title(f"2x{units} {act}" if units else act)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        ax.set_xlabel("epoch")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].set_ylabel("error")
+    axes[0].legend(fontsize="small")
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    return save_figure(fig, out)
+
+
+# -------------------------------------------------------------------------------- robustness
+
+def plot_robustness(df: pd.DataFrame, out: str | Path, title: str | None = None) -> Figure:
+    """White-box error (%) against eps, one panel per net: colour per method, FGSM dashed, PGD
+    solid; the line is the mean over seeds, the band spans the seeds (min to max).
+
+    `df` has the robustness stage's rows (seed, attack, eps, error_pct) plus "config" and
+    "method" columns.
+    """
+    _require_columns(df, ("config", "method", "seed", "attack", "eps", "error_pct"), "plot_robustness")
+    configs = list(dict.fromkeys(df["config"]))
+    cols = min(3, len(configs))
+    rows = math.ceil(len(configs) / cols)
+    fig = new_figure(3.4 * cols, 2.9 * rows + 0.4)
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
+    for ax, config in zip(axes, configs, strict=False):
+        here = df[df["config"] == config]
+        for method in ordered(METHOD_COLORS, here["method"]):
+            for attack, style in (("fgsm", "--"), ("pgd", "-")):
+                rows_ = here[(here["method"] == method) & (here["attack"] == attack)]
+                if rows_.empty:
+                    continue
+                by_eps = rows_.groupby("eps")["error_pct"]
+                eps = by_eps.mean().index.to_numpy()
+                color = METHOD_COLORS.get(method, "0.3")
+                ax.plot(eps, by_eps.mean().to_numpy(), linestyle=style, color=color, linewidth=1.3,
+                        label=f"{method} {attack.upper()}")
+                ax.fill_between(eps, by_eps.min().to_numpy(), by_eps.max().to_numpy(), color=color, alpha=0.15,
+                                linewidth=0)
+        ax.set_title(config)
+        ax.set_xlabel("eps")
+        ax.grid(True, alpha=0.3)
+        percent_axis(ax)
+    for ax in axes[len(configs):]:
+        ax.set_axis_off()
+    axes[0].set_ylabel("test error")
+    axes[0].legend(fontsize="x-small")
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    return save_figure(fig, out)
