@@ -52,18 +52,25 @@ from advgrad.core.io import save_text
 from advgrad.mnist.model import ACTIVATIONS, MLPConfig, StackedMLP, bce_loss, to_modules
 from advgrad.mnist.trainer import MnistConfig, make_step
 
-EPS = 0.08                                             # paper section 3
-LR = {"logistic": 0.5, "tanh": 0.01, "relu": 0.05}     # paper section 3 (params.yaml)
-DROPOUT = (0.2, 0.5)                                   # params.yaml mnist.dropout (Figure 2 net)
-N_TRAIN, N_FIT, N_TEST = 60000, 50000, 10000           # MNIST training, fit (no validation), test
+EPS = 0.08  # paper section 3
+LR = {"logistic": 0.5, "tanh": 0.01, "relu": 0.05}  # paper section 3 (params.yaml)
+DROPOUT = (0.2, 0.5)  # params.yaml mnist.dropout (Figure 2 net)
+N_TRAIN, N_FIT, N_TEST = 60000, 50000, 10000  # MNIST training, fit (no validation), test
 FASTER = 1.15  # the layout rule: worker threads replace torch's own only if this much faster
 VARIANTS = {"a1": "(a) per-seed loop, 1 thread", "a": "(a) per-seed loop, default threads", "b": "(b) stacked module"}
 
 
 def config(units: int, activation: str, eps: float, seeds, batch_size: int, dropout: bool = False) -> MnistConfig:
     mlp = MLPConfig((784, units, units, 10), activation, *(DROPOUT if dropout else (0.0, 0.0)))
-    return MnistConfig(mlp, lr=LR[activation], eps=eps, epochs=1, batch_size=batch_size, init_std=0.01,
-                       seeds=tuple(int(s) for s in seeds))
+    return MnistConfig(
+        mlp,
+        lr=LR[activation],
+        eps=eps,
+        epochs=1,
+        batch_size=batch_size,
+        init_std=0.01,
+        seeds=tuple(int(s) for s in seeds),
+    )
 
 
 def timed(device: torch.device, fn, *args) -> float:
@@ -97,7 +104,7 @@ class Runner:
     def run(self, steps: int) -> float:
         """Seconds for `steps` training steps of every seed."""
         n = steps * self.cfg.batch_size
-        order, self.pos = self.order[:, self.pos:self.pos + n], self.pos + n
+        order, self.pos = self.order[:, self.pos : self.pos + n], self.pos + n
         assert order.shape[1] == n, "benchmark data too short for the steps asked"
         return timed(self.x.device, self._steps, order)
 
@@ -172,7 +179,7 @@ def mm_peak(device: torch.device, n: int = 2048, repeats: int = 5) -> float:
     g = torch.Generator().manual_seed(0)
     a, b = (torch.rand(n, n, generator=g).to(device) for _ in range(2))
     timed(device, torch.mm, a, b)
-    return 2 * n ** 3 / min(timed(device, torch.mm, a, b) for _ in range(repeats)) / 1e9
+    return 2 * n**3 / min(timed(device, torch.mm, a, b) for _ in range(repeats)) / 1e9
 
 
 def _paired(numerators: list[float], denominators: list[float]) -> float:
@@ -182,6 +189,7 @@ def _paired(numerators: list[float], denominators: list[float]) -> float:
 
 
 # --- measurements --------------------------------------------------------------------------------
+
 
 def compare(args, device: torch.device) -> dict:
     """(a) with 1 and with default threads, and (b); standard and adversarial; seconds per step of all seeds."""
@@ -201,8 +209,11 @@ def compare(args, device: torch.device) -> dict:
                 times[key].append(t / args.steps)
     b = runners[("b", EPS)][0]
     evals = [b.eval_seconds(args.eval_samples) / args.eval_samples for _ in range(min(3, args.repeats))]
-    return {"all": times, "step": {k: statistics.median(t) for k, t in times.items()},
-            "eval_per_sample": statistics.median(evals)}
+    return {
+        "all": times,
+        "step": {k: statistics.median(t) for k, t in times.items()},
+        "eval_per_sample": statistics.median(evals),
+    }
 
 
 def epoch_seconds(step: float, eval_per_sample: float, n_train: int, batch_size: int) -> float:
@@ -215,23 +226,40 @@ def cost_matrix(args, device: torch.device) -> list[dict]:
     `matrix_repeats` runs and of up to 3 evaluations of `eval_samples` images, extrapolated to an epoch."""
     units, steps, B, S = [int(u) for u in args.matrix_units.split(",")], args.matrix_steps, args.batch_size, args.seeds
     x, y, order = _data(max((args.warmup + args.matrix_repeats * steps) * B, args.eval_samples), S, device, seed=1)
-    stages = [(u, a, m, N_TRAIN) for u in units for a in args.matrix_activations.split(",")
-              for m in ("backprop", "adversarial")]
+    stages = [
+        (u, a, m, N_TRAIN)
+        for u in units
+        for a in args.matrix_activations.split(",")
+        for m in ("backprop", "adversarial")
+    ]
     # The FGSM-transfer / Figure 2-3 nets: 2x400 ReLU on the training set without validation.
     stages += [(400 if 400 in units else units[0], "relu", m, N_FIT) for m in ("backprop", "adversarial", "dropout")]
     rows = []
     for u, a, method, n_train in stages:
-        r = Stacked(config(u, a, EPS if method == "adversarial" else 0.0, range(S), B, method == "dropout"),
-                    x, y, order)
+        r = Stacked(
+            config(u, a, EPS if method == "adversarial" else 0.0, range(S), B, method == "dropout"), x, y, order
+        )
         r.run(args.warmup)
         step = statistics.median(r.run(steps) / steps for _ in range(args.matrix_repeats))
-        per_sample = statistics.median(r.eval_seconds(args.eval_samples)
-                                       for _ in range(min(3, args.matrix_repeats))) / args.eval_samples
-        rows.append({"stage": f"{'train-fit' if n_train == N_FIT else 'train'}-{method}", "config": f"2x{u} {a}",
-                     "n_train": n_train, "step_ms": 1e3 * step, "train_s": (n_train // B) * step,
-                     "eval_s": per_sample * (n_train + N_TEST), "epoch_s": epoch_seconds(step, per_sample, n_train, B)})
-        print(f"  {rows[-1]['stage']:22s} {rows[-1]['config']:15s} {rows[-1]['epoch_s']:7.1f} s/epoch ({S} seeds)",
-              flush=True)
+        per_sample = (
+            statistics.median(r.eval_seconds(args.eval_samples) for _ in range(min(3, args.matrix_repeats)))
+            / args.eval_samples
+        )
+        rows.append(
+            {
+                "stage": f"{'train-fit' if n_train == N_FIT else 'train'}-{method}",
+                "config": f"2x{u} {a}",
+                "n_train": n_train,
+                "step_ms": 1e3 * step,
+                "train_s": (n_train // B) * step,
+                "eval_s": per_sample * (n_train + N_TEST),
+                "epoch_s": epoch_seconds(step, per_sample, n_train, B),
+            }
+        )
+        print(
+            f"  {rows[-1]['stage']:22s} {rows[-1]['config']:15s} {rows[-1]['epoch_s']:7.1f} s/epoch ({S} seeds)",
+            flush=True,
+        )
     return rows
 
 
@@ -267,15 +295,26 @@ def layouts(args) -> list[dict]:
                         times["i"].append(t_one / steps / S)
                         times["ii"].append(t_split / steps / S)
             assert seen == {1}, f"worker threads ran with {seen} intra-op threads"
-            rows.append({"net": f"2x{units} {args.activation}", "seeds": S, "workers": len(split),
-                         "one_ms": 1e3 * statistics.median(times["i"]), "ratio": _paired(times["ii"], times["i"]),
-                         "split_ms": 1e3 * statistics.median(times["ii"])})
-            print("  {net}, {seeds} seeds: (i) {one_ms:.2f}, (ii) {workers} workers {split_ms:.2f} ms/step per model; "
-                  "(ii)/(i) {ratio:.2f}".format(**rows[-1]), flush=True)
+            rows.append(
+                {
+                    "net": f"2x{units} {args.activation}",
+                    "seeds": S,
+                    "workers": len(split),
+                    "one_ms": 1e3 * statistics.median(times["i"]),
+                    "ratio": _paired(times["ii"], times["i"]),
+                    "split_ms": 1e3 * statistics.median(times["ii"]),
+                }
+            )
+            print(
+                "  {net}, {seeds} seeds: (i) {one_ms:.2f}, (ii) {workers} workers {split_ms:.2f} ms/step per model; "
+                "(ii)/(i) {ratio:.2f}".format(**rows[-1]),
+                flush=True,
+            )
     return rows
 
 
 # --- report --------------------------------------------------------------------------------------
+
 
 def _machine(device: torch.device, default_threads: int) -> dict:
     cpu = platform.processor() or platform.machine()
@@ -283,9 +322,15 @@ def _machine(device: torch.device, default_threads: int) -> dict:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return {"device": str(device), "cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
-            "python": platform.python_version(), "default_threads": default_threads,
-            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
+    return {
+        "device": str(device),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "default_threads": default_threads,
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+    }
 
 
 def _peak_memory(device: torch.device) -> str:
@@ -298,23 +343,37 @@ def _peak_memory(device: torch.device) -> str:
 def headline(args, res: dict, peak_gflops: float) -> dict:
     runs, sizes = res["all"], (784, args.units, args.units, 10)
     gflops = {k: step_flops(sizes, k[1] > 0, args.batch_size, args.seeds) / t / 1e9 for k, t in res["step"].items()}
-    return {"speedup": _paired(runs[("a", EPS)], runs[("b", EPS)]),
-            "speedup_standard": _paired(runs[("a", 0.0)], runs[("b", 0.0)]),
-            "speedup_1thread": _paired(runs[("a1", EPS)], runs[("b", EPS)]),
-            "adversarial_ratio": _paired(runs[("b", EPS)], runs[("b", 0.0)]),
-            "ratios": {v: _paired(runs[(v, EPS)], runs[(v, 0.0)]) for v in VARIANTS},
-            "gflops": gflops, "peak_gflops": peak_gflops, "peak_fraction": gflops[("b", EPS)] / peak_gflops}
+    return {
+        "speedup": _paired(runs[("a", EPS)], runs[("b", EPS)]),
+        "speedup_standard": _paired(runs[("a", 0.0)], runs[("b", 0.0)]),
+        "speedup_1thread": _paired(runs[("a1", EPS)], runs[("b", EPS)]),
+        "adversarial_ratio": _paired(runs[("b", EPS)], runs[("b", 0.0)]),
+        "ratios": {v: _paired(runs[(v, EPS)], runs[(v, 0.0)]) for v in VARIANTS},
+        "gflops": gflops,
+        "peak_gflops": peak_gflops,
+        "peak_fraction": gflops[("b", EPS)] / peak_gflops,
+    }
 
 
-def render(args, machine: dict, res: dict, head: dict, matrix: list[dict] | None, layout: list[dict] | None,
-           load: tuple[float, float], memory: str) -> str:
+def render(
+    args,
+    machine: dict,
+    res: dict,
+    head: dict,
+    matrix: list[dict] | None,
+    layout: list[dict] | None,
+    load: tuple[float, float],
+    memory: str,
+) -> str:
     B, S, peak = args.batch_size, args.seeds, head["peak_gflops"]
     epoch = {eps: epoch_seconds(res["step"][("b", eps)], res["eval_per_sample"], N_TRAIN, B) for eps in (0.0, EPS)}
     ours_flops, paper_flops = flop_ratio((784, args.units, args.units, 10))
     lines = [
-        "# Training throughput: the reference step in a per-seed loop vs the stacked module", "",
+        "# Training throughput: the reference step in a per-seed loop vs the stacked module",
+        "",
         f"Generated by `{' '.join(['python -m benchmarks.throughput', *args.argv])}` (see that module for the "
-        "method). Do not edit by hand.", "",
+        "method). Do not edit by hand.",
+        "",
         f"- Net: 784-{args.units}-{args.units}-10 {args.activation}, batch {B}, eps {EPS} (paper section 3); "
         f"{S} seeds: (a) one after another, (b) all at once.",
         f"- Machine: {machine['cpu']}, {machine['cores']} cores; device {machine['device']}"
@@ -326,67 +385,92 @@ def render(args, machine: dict, res: dict, head: dict, matrix: list[dict] | None
         f"{args.peak_size} matrices on {machine['device']}, default threads.",
         f"- Timing: {args.warmup} warm-up steps, then {args.repeats} rounds of {args.steps} steps of every variant "
         f"in turn; medians. Load average (1 min) {load[0]:.2f} before, {load[1]:.2f} after.",
-        f"- Peak memory: {memory}.", "",
+        f"- Peak memory: {memory}.",
+        "",
         "| | step | ms per step per model | samples/s per model | GFLOP/s | fraction of mm peak |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    lines += [f"| {VARIANTS[v]} | {'adversarial' if eps else 'standard'} | {1e3 * t / S:.2f} | {S * B / t:.0f} | "
-              f"{head['gflops'][(v, eps)]:.2f} | {head['gflops'][(v, eps)] / peak:.3f} |"
-              for (v, eps), t in res["step"].items()]
     lines += [
-        "", f"**Speed-up of (b) over (a) with default threads, per model, adversarial step: {head['speedup']:.2f}x** "
+        f"| {VARIANTS[v]} | {'adversarial' if eps else 'standard'} | {1e3 * t / S:.2f} | {S * B / t:.0f} | "
+        f"{head['gflops'][(v, eps)]:.2f} | {head['gflops'][(v, eps)] / peak:.3f} |"
+        for (v, eps), t in res["step"].items()
+    ]
+    lines += [
+        "",
+        f"**Speed-up of (b) over (a) with default threads, per model, adversarial step: {head['speedup']:.2f}x** "
         f"(standard step: {head['speedup_standard']:.2f}x; over (a) with 1 thread, adversarial step: "
         f"{head['speedup_1thread']:.2f}x). Speed-ups and ratios are medians of the ratios of runs of one round.",
-        "", f"**Adversarial/standard cost ratio of a training step, (b): {head['adversarial_ratio']:.2f}** ((a) "
+        "",
+        f"**Adversarial/standard cost ratio of a training step, (b): {head['adversarial_ratio']:.2f}** ((a) "
         f"with 1 thread: {head['ratios']['a1']:.2f}; with default threads: {head['ratios']['a']:.2f}). The paper says "
-        f"the extra pass adds \"roughly 70%\" (section 5). Counting matrix-product FLOPs gives 5/3 = {paper_flops:.2f} "
+        f'the extra pass adds "roughly 70%" (section 5). Counting matrix-product FLOPs gives 5/3 = {paper_flops:.2f} '
         "when the standard step back-propagates to the input layer, as a generic layer library does; the standard "
         "step here skips the first layer's input gradient (nothing uses it), which makes the honest FLOP ratio for "
         f"this net {ours_flops:.2f}. Elementwise work and per-op overheads move the measured ratio either way.",
-        "", f"**Fraction of the `torch.mm` peak, (b)'s adversarial step: {head['peak_fraction']:.3f}** "
+        "",
+        f"**Fraction of the `torch.mm` peak, (b)'s adversarial step: {head['peak_fraction']:.3f}** "
         f"({head['gflops'][('b', EPS)]:.2f} of {peak:.1f} GFLOP/s; FLOPs as counted above, 2 per multiply-add, "
         f"times the batch and the {S} models). A batch of {B} makes every product thin; a fraction of the peak "
         "compares across machines better than a time.",
-        "", f"Per epoch *including evaluation*, (b) ({N_TRAIN // B} steps, then the clean error on {N_TRAIN} training "
+        "",
+        f"Per epoch *including evaluation*, (b) ({N_TRAIN // B} steps, then the clean error on {N_TRAIN} training "
         f"+ {N_TEST} test images, as `train` does for Figure 1): {epoch[0.0]:.1f} s standard, {epoch[EPS]:.1f} s "
         f"adversarial for {S} seeds ({epoch[0.0] / S:.1f} / {epoch[EPS] / S:.1f} s per model); ratio "
         f"{epoch[EPS] / epoch[0.0]:.2f} (evaluation costs both the same and dilutes the step ratio above).",
-        "", "All timed runs (ms per step per model, in order):", "",
+        "",
+        "All timed runs (ms per step per model, in order):",
+        "",
     ]
-    lines += [f"- {VARIANTS[v]}, eps={eps}: " + ", ".join(f"{1e3 * t / S:.2f}" for t in ts)
-              for (v, eps), ts in res["all"].items()]
+    lines += [
+        f"- {VARIANTS[v]}, eps={eps}: " + ", ".join(f"{1e3 * t / S:.2f}" for t in ts)
+        for (v, eps), ts in res["all"].items()
+    ]
     if matrix:
         lines += [
-            "", f"## Cost of every MNIST training stage on this machine ({S} seeds per stage, (b))", "",
+            "",
+            f"## Cost of every MNIST training stage on this machine ({S} seeds per stage, (b))",
+            "",
             f"Measured per stage: the median of {args.matrix_repeats} runs of {args.matrix_steps} steps and of "
             f"{min(3, args.matrix_repeats)} evaluations of {args.eval_samples} images, extrapolated to a full epoch "
             "(a projection, not a measured epoch). Stages run one after another here; on a machine shared with "
-            "other jobs the spread between neighbouring rows is noise.", "",
+            "other jobs the spread between neighbouring rows is noise.",
+            "",
             "| stage | net | train images | ms per step | train s/epoch | eval s/epoch | s/epoch | s/epoch per model |",
             "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
-        lines += [f"| {r['stage']} | {r['config']} | {r['n_train']} | {r['step_ms']:.2f} | {r['train_s']:.1f} | "
-                  f"{r['eval_s']:.1f} | {r['epoch_s']:.1f} | {r['epoch_s'] / S:.1f} |" for r in matrix]
-        lines += ["", f"**Projected wall time of the MNIST protocol on this machine, {args.epochs} epochs, {S} seeds, "
-                  f"stages one after another: {sum(r['epoch_s'] for r in matrix) * args.epochs / 3600:.1f} h** "
-                  f"({len(matrix)} training stages; attack, white-box, analysis and report stages not included, "
-                  "they take minutes)."]
+        lines += [
+            f"| {r['stage']} | {r['config']} | {r['n_train']} | {r['step_ms']:.2f} | {r['train_s']:.1f} | "
+            f"{r['eval_s']:.1f} | {r['epoch_s']:.1f} | {r['epoch_s'] / S:.1f} |"
+            for r in matrix
+        ]
+        lines += [
+            "",
+            f"**Projected wall time of the MNIST protocol on this machine, {args.epochs} epochs, {S} seeds, "
+            f"stages one after another: {sum(r['epoch_s'] for r in matrix) * args.epochs / 3600:.1f} h** "
+            f"({len(matrix)} training stages; attack, white-box, analysis and report stages not included, "
+            "they take minutes).",
+        ]
     if layout:
         rule = f"{round((FASTER - 1) * 100)} %"
         lines += [
-            "", "## CPU layout: torch's intra-op threads vs worker threads", "",
+            "",
+            "## CPU layout: torch's intra-op threads vs worker threads",
+            "",
             f"(b)'s adversarial step on the CPU, batch {B}: (i) one stacked module of all seeds on torch's default "
             f"{machine['default_threads']} intra-op thread(s), against (ii) worker threads (a `ThreadPoolExecutor`, "
             "as many as torch's default threads, at most one per seed), each with 1 intra-op thread and its own "
             f"stacked module of a contiguous share of the seeds. {args.repeats} rounds of {args.steps} steps after "
             f"{args.warmup} warm-up steps; (ii)/(i) is the median of the paired ratios of times. **Rule: the simpler "
-            f"layout (i) is kept unless (ii) is at least {rule} faster** ((ii)/(i) at most {1 / FASTER:.3f}).", "",
+            f"layout (i) is kept unless (ii) is at least {rule} faster** ((ii)/(i) at most {1 / FASTER:.3f}).",
+            "",
             "| net | seeds | (i) ms/step per model | (ii) workers | (ii) ms/step per model | (ii)/(i) | verdict |",
             "|---|---:|---:|---:|---:|---:|---|",
         ]
-        lines += [f"| {r['net']} | {r['seeds']} | {r['one_ms']:.2f} | {r['workers']} | {r['split_ms']:.2f} | "
-                  f"{r['ratio']:.2f} | {f'(ii), at least {rule} faster' if r['ratio'] <= 1 / FASTER else 'keep (i)'} |"
-                  for r in layout]
+        lines += [
+            f"| {r['net']} | {r['seeds']} | {r['one_ms']:.2f} | {r['workers']} | {r['split_ms']:.2f} | "
+            f"{r['ratio']:.2f} | {f'(ii), at least {rule} faster' if r['ratio'] <= 1 / FASTER else 'keep (i)'} |"
+            for r in layout
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -399,8 +483,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--steps", type=int, default=100, help="steps per timed run (default 100)")
     ap.add_argument("--repeats", type=int, default=7, help="timed rounds (default 7)")
     ap.add_argument("--warmup", type=int, default=20, help="untimed steps first (default 20)")
-    ap.add_argument("--eval-samples", type=int, default=10000,
-                    help="images of the timed evaluation, extrapolated to 70000 (default 10000)")
+    ap.add_argument(
+        "--eval-samples",
+        type=int,
+        default=10000,
+        help="images of the timed evaluation, extrapolated to 70000 (default 10000)",
+    )
     ap.add_argument("--peak-size", type=int, default=2048, help="matrix size of the torch.mm peak (default 2048)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     ap.add_argument("--matrix", action="store_true", help="also time every MNIST training stage, project the protocol")
@@ -416,20 +504,27 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("benchmarks.throughput: --device cuda but no CUDA device is available "
-                         "(use --device auto or cpu)")
+        raise SystemExit(
+            "benchmarks.throughput: --device cuda but no CUDA device is available (use --device auto or cpu)"
+        )
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     default_threads, load_before = torch.get_num_threads(), os.getloadavg()[0]
-    print(f"device {device}, torch {torch.__version__}, default threads {default_threads}; "
-          f"load average {load_before:.2f}", flush=True)
+    print(
+        f"device {device}, torch {torch.__version__}, default threads {default_threads}; "
+        f"load average {load_before:.2f}",
+        flush=True,
+    )
     peak = mm_peak(device, args.peak_size)
     print(f"torch.mm peak: {peak:.1f} GFLOP/s ({args.peak_size} x {args.peak_size}, float32)", flush=True)
     res = compare(args, device)
     head = headline(args, res, peak)
     for (v, eps), t in res["step"].items():
         g = head["gflops"][(v, eps)]
-        print(f"{VARIANTS[v]:35s} {'adversarial' if eps else 'standard':11s} {1e3 * t / args.seeds:8.2f} ms/step "
-              f"per model {g:8.2f} GFLOP/s ({g / peak:.3f} of peak)", flush=True)
+        print(
+            f"{VARIANTS[v]:35s} {'adversarial' if eps else 'standard':11s} {1e3 * t / args.seeds:8.2f} ms/step "
+            f"per model {g:8.2f} GFLOP/s ({g / peak:.3f} of peak)",
+            flush=True,
+        )
     matrix = layout = None
     if args.matrix:
         print("cost per epoch of every MNIST training stage:", flush=True)
@@ -439,13 +534,29 @@ def main(argv: list[str] | None = None) -> dict:
         layout = layouts(args)
     assert torch.get_num_threads() == default_threads  # every variant restored the thread count
     memory = _peak_memory(device)
-    save_text(render(args, _machine(device, default_threads), res, head, matrix, layout,
-                     (load_before, os.getloadavg()[0]), memory), args.out)
-    print(f"(b) over (a), adversarial step: {head['speedup_1thread']:.2f}x over 1 thread; adversarial/standard: "
-          f"(a) {head['ratios']['a']:.2f}, FLOP count {flop_ratio((784, args.units, args.units, 10))[0]:.2f}; "
-          f"peak memory {memory}; wrote {args.out}")
-    print(f"speedup={head['speedup']:.2f} adversarial_ratio={head['adversarial_ratio']:.2f} "
-          f"peak_fraction={head['peak_fraction']:.3f}", flush=True)
+    save_text(
+        render(
+            args,
+            _machine(device, default_threads),
+            res,
+            head,
+            matrix,
+            layout,
+            (load_before, os.getloadavg()[0]),
+            memory,
+        ),
+        args.out,
+    )
+    print(
+        f"(b) over (a), adversarial step: {head['speedup_1thread']:.2f}x over 1 thread; adversarial/standard: "
+        f"(a) {head['ratios']['a']:.2f}, FLOP count {flop_ratio((784, args.units, args.units, 10))[0]:.2f}; "
+        f"peak memory {memory}; wrote {args.out}"
+    )
+    print(
+        f"speedup={head['speedup']:.2f} adversarial_ratio={head['adversarial_ratio']:.2f} "
+        f"peak_fraction={head['peak_fraction']:.3f}",
+        flush=True,
+    )
     return head
 
 

@@ -35,22 +35,33 @@ def run(params: Params, backprop: dict, adversarial: dict, val, eps_unit: float 
     results = transfer_experiment(backprop, adversarial, val.x, val.y, params.attack.eps, clip, eps_unit)
     for eps, row in results.items():
         log.info("FGSM eps %s: %s", eps, row)
-    clean = {f"{name}_clean_val_pct": mean_std([error_pct(m, val.x, val.y) for m in family.values()])[0]
-             for name, family in (("backprop", backprop), ("adversarial", adversarial))}
-    return {"eps": results, "clean": clean, "n_val": len(val.y), "clip": params.attack.clip,
-            "inputs": params.attack.inputs, "eps_unit": eps_unit}
+    clean = {
+        f"{name}_clean_val_pct": mean_std([error_pct(m, val.x, val.y) for m in family.values()])[0]
+        for name, family in (("backprop", backprop), ("adversarial", adversarial))
+    }
+    return {
+        "eps": results,
+        "clean": clean,
+        "n_val": len(val.y),
+        "clip": params.attack.clip,
+        "inputs": params.attack.inputs,
+        "eps_unit": eps_unit,
+    }
 
 
 def main(argv=None) -> None:
     args, params = cli(__doc__, argv, "--data", "--source", "--adversarial", "--out")
     with stage_errors("attack"):
         val = load_mnist(args.data, "cpu").val
-        (bp_file, backprop), (adv_file, adversarial) = (load_models(path, from_entry)
-                                                        for path in (args.source, args.adversarial))
+        (bp_file, backprop), (adv_file, adversarial) = (
+            load_models(path, from_entry) for path in (args.source, args.adversarial)
+        )
         stds = {f["model"]["input_std"] for f in (bp_file, adv_file)}
         if len(stds) != 1:
-            raise SystemExit(f"attack: the fit nets standardize their inputs differently (std {sorted(stds)}); "
-                             "re-run their training stages")
+            raise SystemExit(
+                f"attack: the fit nets standardize their inputs differently (std {sorted(stds)}); "
+                "re-run their training stages"
+            )
         save_json(run(params, backprop, adversarial, val, eps_unit=stds.pop()), args.out)
 
 

@@ -32,7 +32,7 @@ import torch
 from advgrad.core.io import CorruptFileError, OutputError, load_checked, save_checked
 from stages.params import Params, load_params_or_exit
 
-ROOT = Path(__file__).resolve().parents[1]   # the repository: stages/ and advgrad/ live here
+ROOT = Path(__file__).resolve().parents[1]  # the repository: stages/ and advgrad/ live here
 
 log = logging.getLogger("advgrad")
 
@@ -58,8 +58,9 @@ def cli(doc: str, argv: list[str] | None, *options) -> tuple[argparse.Namespace,
 
 
 def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
+    )
 
 
 def resolve_device(name: str) -> torch.device:
@@ -67,8 +68,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("device: cuda requested in params.yaml but no CUDA device is available "
-                         "(use device: auto or cpu)")
+        raise SystemExit(
+            "device: cuda requested in params.yaml but no CUDA device is available (use device: auto or cpu)"
+        )
     return torch.device(name)
 
 
@@ -119,6 +121,7 @@ def code_digest(stage: str, root: Path | None = None) -> str:
 # ---------------------------------------------------------------------------------------------
 # Resume checkpoints
 
+
 def resume_dir() -> Path:
     """$ADVGRAD_RESUME_DIR (default .advgrad/resume); a relative value is taken from the
     repository root: $DVC_ROOT under DVC (also in a queued experiment's temporary copy), else
@@ -139,15 +142,19 @@ class ResumeCheckpoint:
         self.last_saved = None
 
     def _stale(self) -> list[Path]:
-        return [p for p in self.root.glob(f"{self.stage_key}-*.pt") if p != self.path
-                and len(p.stem) == len(self.stage_key) + 17]  # <stage_key>-<16 hex digits>
+        return [
+            p
+            for p in self.root.glob(f"{self.stage_key}-*.pt")
+            if p != self.path and len(p.stem) == len(self.stage_key) + 17
+        ]  # <stage_key>-<16 hex digits>
 
     def load(self) -> dict | None:
         """The saved state, or None. Removes (with a one-line note) checkpoints of this stage
         made with another configuration, code or torch, and sets a corrupt one aside."""
         for stale in self._stale():
-            log.info("%s: removing %s, a checkpoint of another configuration, code or torch version",
-                     self.stage_key, stale)
+            log.info(
+                "%s: removing %s, a checkpoint of another configuration, code or torch version", self.stage_key, stale
+            )
             stale.unlink(missing_ok=True)
         if os.environ.get("ADVGRAD_NO_RESUME", "") not in ("", "0"):
             if self.path.exists():
@@ -183,6 +190,7 @@ class ResumeCheckpoint:
 # ---------------------------------------------------------------------------------------------
 # Interruptions and one-line errors
 
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM (what SLURM and most schedulers send before killing a job)."""
 
@@ -211,6 +219,7 @@ def _signals_deferred() -> Iterator[None]:
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
     """Turn SIGINT and SIGTERM into `Interrupted` while the block runs (the main thread only)."""
+
     def handler(signum, frame):
         if _deferral["active"]:
             _deferral["pending"] = signum
@@ -229,8 +238,11 @@ def stopped(name: str, err: KeyboardInterrupt, saved: str | None) -> SystemExit:
     """The one-line end of a stage stopped by Ctrl-C or SIGTERM, with exit status 128 + signal.
     `saved` says what the checkpoint holds (None: nothing was saved yet)."""
     signum = getattr(err, "signum", signal.SIGINT)
-    resume = (f"{saved}: run the stage again (dvc repro) to resume" if saved
-              else "nothing was saved yet: the next run starts from scratch")
+    resume = (
+        f"{saved}: run the stage again (dvc repro) to resume"
+        if saved
+        else "nothing was saved yet: the next run starts from scratch"
+    )
     print(f"{name}: stopped by {signal.Signals(signum).name}; {resume}", file=sys.stderr, flush=True)
     return SystemExit(128 + signum)
 
@@ -272,13 +284,22 @@ def provenance(device: torch.device, **extra) -> dict:
     commit it is based on. `torch_threads` is torch's intra-op thread count.
     """
     status = _git("status", "--porcelain", "--untracked-files=no")
-    dirty = None if status is None else any(
-        not line[3:].startswith(_NOT_CODE) for line in status.splitlines() if line.strip())
-    info = {"git_rev": _git("rev-parse", "HEAD"), "git_dirty": dirty,
-            "dvc_exp_name": os.environ.get("DVC_EXP_NAME"),
-            "dvc_exp_baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV"),
-            "device": str(device), "torch": str(torch.__version__), "python": platform.python_version(),
-            "torch_threads": torch.get_num_threads(), **extra}
+    dirty = (
+        None
+        if status is None
+        else any(not line[3:].startswith(_NOT_CODE) for line in status.splitlines() if line.strip())
+    )
+    info = {
+        "git_rev": _git("rev-parse", "HEAD"),
+        "git_dirty": dirty,
+        "dvc_exp_name": os.environ.get("DVC_EXP_NAME"),
+        "dvc_exp_baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV"),
+        "device": str(device),
+        "torch": str(torch.__version__),
+        "python": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
+        **extra,
+    }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
@@ -287,8 +308,10 @@ def provenance(device: torch.device, **extra) -> dict:
 def progress(total: int, desc: str, initial: int = 0):
     """One progress bar per stage; quiet when stderr is not a terminal (DVC logs, CI)."""
     from tqdm import tqdm
-    return tqdm(total=total, initial=initial, desc=desc, unit="epoch",
-                disable=not sys.stderr.isatty(), dynamic_ncols=True)
+
+    return tqdm(
+        total=total, initial=initial, desc=desc, unit="epoch", disable=not sys.stderr.isatty(), dynamic_ncols=True
+    )
 
 
 def file_md5(path: str | Path) -> str:

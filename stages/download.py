@@ -38,8 +38,9 @@ def read_manifest(raw_dir: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def run(dataset: str, out: str | Path, mirror: str | None = None, allow_unverified: bool = False,
-        retry: Retry | None = None) -> dict:
+def run(
+    dataset: str, out: str | Path, mirror: str | None = None, allow_unverified: bool = False, retry: Retry | None = None
+) -> dict:
     """Fetch, verify and install `dataset` into `out`; return the manifest."""
     retry = retry or Retry()
     with staging_dir(Path(out)) as tmp:
@@ -50,16 +51,24 @@ def run(dataset: str, out: str | Path, mirror: str | None = None, allow_unverifi
 
 
 def main(argv: list[str] | None = None) -> None:
-    args, _ = cli(__doc__, argv, ("--dataset", tuple(sorted(SOURCES))), "--out",
-                  ("--retries", int, Retry.attempts - 1), ("--retry-delay", float, Retry.delay))
+    args, _ = cli(
+        __doc__,
+        argv,
+        ("--dataset", tuple(sorted(SOURCES))),
+        "--out",
+        ("--retries", int, Retry.attempts - 1),
+        ("--retry-delay", float, Retry.delay),
+    )
     mirror = os.environ.get("ADVGRAD_DATA_MIRROR") or None
     allow_unverified = os.environ.get("ADVGRAD_ALLOW_UNVERIFIED", "") not in ("", "0")
     try:
-        manifest = run(args.dataset, args.out, mirror, allow_unverified,
-                       Retry(attempts=args.retries + 1, delay=args.retry_delay))
+        manifest = run(
+            args.dataset, args.out, mirror, allow_unverified, Retry(attempts=args.retries + 1, delay=args.retry_delay)
+        )
     except ChecksumError as e:
-        raise SystemExit(f"download {args.dataset}: {e}; set ADVGRAD_ALLOW_UNVERIFIED=1 to "
-                         f"accept unverified data") from None
+        raise SystemExit(
+            f"download {args.dataset}: {e}; set ADVGRAD_ALLOW_UNVERIFIED=1 to accept unverified data"
+        ) from None
     except DownloadError as e:
         raise SystemExit(f"download {args.dataset}: {e}") from None
     state = "verified" if manifest["verified"] else "UNVERIFIED (ADVGRAD_ALLOW_UNVERIFIED=1)"

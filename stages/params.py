@@ -72,6 +72,7 @@ class MnistDropout:
 @_frozen
 class MnistMethods:
     """The activations each MNIST method trains (at every width); [] turns a method off."""
+
     backprop: Activations
     adversarial: Activations
     goodfellow: Activations
@@ -96,8 +97,11 @@ class MnistParams:
     @model_validator(mode="after")
     def _train_size_exceeds_validation_size(self):
         if self.train_size is not None and self.train_size <= self.validation_size:
-            raise _invalid("mnist.train_size", self.train_size,
-                           f"null or an integer > mnist.validation_size ({self.validation_size})")
+            raise _invalid(
+                "mnist.train_size",
+                self.train_size,
+                f"null or an integer > mnist.validation_size ({self.validation_size})",
+            )
         return self
 
     def trained(self, method: str) -> tuple[str, ...]:
@@ -138,6 +142,7 @@ class CifarDropout:
 @_frozen
 class CifarConvParams:
     """The SGD settings of one CIFAR-10 architecture (the conv net's section)."""
+
     lr: PosFloat
     momentum: Fraction
     dampening: Annotated[StrictFloat, Field(ge=0, le=1)]
@@ -147,6 +152,7 @@ class CifarConvParams:
 @_frozen
 class CifarMlpParams(CifarConvParams):
     """The conv net's settings plus the MLP's width."""
+
     units: PosInt
 
 
@@ -244,8 +250,9 @@ def _error(err: dict) -> ParamsError:
         return ParamsError(f"params.yaml: missing key {key}")
     if kind.endswith("_type") or kind == "value_error":  # a list item's type is the item's
         item = node.get("type") == "array" and isinstance(err["loc"][-1], int)
-        return ParamsError(f"params.yaml: {key} must be {_describe(node['items'] if item else node, False)}; "
-                           f"got {value!r}")
+        return ParamsError(
+            f"params.yaml: {key} must be {_describe(node['items'] if item else node, False)}; got {value!r}"
+        )
     return _invalid(key, list(value) if isinstance(value, tuple) else value, _describe(node, True))
 
 

@@ -28,8 +28,15 @@ def run(raw: str | Path, prep: str, train_size: int | None, zca_epsilon: float, 
     """Read the downloaded archive in `raw` and return the dict to store."""
     manifest = read_manifest(raw)
     arrays = read_cifar_tar(Path(raw) / CIFAR_ARCHIVE)
-    return prepare_cifar(arrays, prep=prep, train_size=train_size, zca_epsilon=zca_epsilon, gcn=gcn,
-                         dataset=manifest["dataset"], verified=manifest["verified"])
+    return prepare_cifar(
+        arrays,
+        prep=prep,
+        train_size=train_size,
+        zca_epsilon=zca_epsilon,
+        gcn=gcn,
+        dataset=manifest["dataset"],
+        verified=manifest["verified"],
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,8 +48,15 @@ def main(argv: list[str] | None = None) -> None:
     except (CifarFormatError, PrepareError, FileNotFoundError, OutputError) as e:
         raise SystemExit(f"preprocess_cifar: {e}") from None
     meta = blob["meta"]
-    log.info("%s (%s): %d training images, %d test -> %s%s", meta["dataset"], args.prep,
-             meta["n_train"], meta["n_test"], args.out, "" if meta["verified"] else " (UNVERIFIED data)")
+    log.info(
+        "%s (%s): %d training images, %d test -> %s%s",
+        meta["dataset"],
+        args.prep,
+        meta["n_train"],
+        meta["n_test"],
+        args.out,
+        "" if meta["verified"] else " (UNVERIFIED data)",
+    )
 
 
 if __name__ == "__main__":

@@ -25,9 +25,16 @@ def run(raw: str | Path, validation_size: int, train_size: int | None) -> dict:
     """Read the downloaded files in `raw` and return the dict to store."""
     manifest = read_manifest(raw)
     x_train, y_train, x_test, y_test = read_mnist(raw)
-    return prepare_mnist(x_train, y_train, x_test, y_test, train_size=train_size,
-                         validation_size=validation_size, dataset=manifest["dataset"],
-                         verified=manifest["verified"])
+    return prepare_mnist(
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        train_size=train_size,
+        validation_size=validation_size,
+        dataset=manifest["dataset"],
+        verified=manifest["verified"],
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,9 +45,15 @@ def main(argv: list[str] | None = None) -> None:
     except (IdxFormatError, PrepareError, FileNotFoundError, OutputError) as e:
         raise SystemExit(f"preprocess_mnist: {e}") from None
     meta = blob["meta"]
-    log.info("%s: %d training images (%d validation), %d test -> %s%s", meta["dataset"],
-             meta["n_train"], meta["validation_size"], meta["n_test"], args.out,
-             "" if meta["verified"] else " (UNVERIFIED data)")
+    log.info(
+        "%s: %d training images (%d validation), %d test -> %s%s",
+        meta["dataset"],
+        meta["n_train"],
+        meta["validation_size"],
+        meta["n_test"],
+        args.out,
+        "" if meta["verified"] else " (UNVERIFIED data)",
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,17 @@ def run(params: Params, models: dict, test) -> str:
     """The CSV: one row per seed, attack (fgsm, pgd) and eps, the error in percent."""
     r = params.robustness
     n = len(test.y) if r.images is None else min(r.images, len(test.y))
-    rows = robustness_errors(models, test.x[:n], test.y[:n], r.eps, r.pgd_steps, r.pgd_step_size,
-                             r.pgd_restarts, INPUT_RANGE if r.clip else None, params.seed_base)
+    rows = robustness_errors(
+        models,
+        test.x[:n],
+        test.y[:n],
+        r.eps,
+        r.pgd_steps,
+        r.pgd_step_size,
+        r.pgd_restarts,
+        INPUT_RANGE if r.clip else None,
+        params.seed_base,
+    )
     for row in rows:
         log.info("seed %d %s eps %g: %.2f%%", row["seed"], row["attack"], row["eps"], row["error_pct"])
     return curves_csv(rows, COLUMNS)

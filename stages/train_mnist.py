@@ -48,8 +48,9 @@ ADVERSARIAL = ("adversarial", "goodfellow")  # the methods that train on perturb
 CURVE_COLUMNS = ("epoch", "seed", "train_error", "test_error", "train_loss")
 
 
-def build_config(params: Params, activation: str, units: int, method: str,
-                 input_stats: tuple[float, float] = (0.0, 1.0)) -> MnistConfig:
+def build_config(
+    params: Params, activation: str, units: int, method: str, input_stats: tuple[float, float] = (0.0, 1.0)
+) -> MnistConfig:
     """The paper's protocol for one configuration, from params.yaml: eps (and clip) only for the
     adversarial and Goodfellow methods (eps = 0 is plain back-propagation), the clean-loss weight
     only for Goodfellow's, dropout only for the dropout net;
@@ -57,10 +58,14 @@ def build_config(params: Params, activation: str, units: int, method: str,
     p = params.mnist
     dropout = p.dropout if method == "dropout" else None
     return MnistConfig(
-        mlp=MLPConfig(sizes=(784, units, units, NUM_CLASSES), activation=activation,
-                      dropout_input=dropout.input if dropout else 0.0,
-                      dropout_hidden=dropout.hidden if dropout else 0.0,
-                      input_mean=input_stats[0], input_std=input_stats[1]),
+        mlp=MLPConfig(
+            sizes=(784, units, units, NUM_CLASSES),
+            activation=activation,
+            dropout_input=dropout.input if dropout else 0.0,
+            dropout_hidden=dropout.hidden if dropout else 0.0,
+            input_mean=input_stats[0],
+            input_std=input_stats[1],
+        ),
         lr=getattr(p.lr, activation),
         eps=params.eps if method in ADVERSARIAL else 0.0,
         epochs=p.epochs,
@@ -81,8 +86,7 @@ def input_stats(params: Params, split: str, data) -> tuple[float, float]:
     return 0.0, 1.0
 
 
-def run(cfg: MnistConfig, train_split, test_split, device, name: str,
-        resume: ResumeCheckpoint | None = None) -> dict:
+def run(cfg: MnistConfig, train_split, test_split, device, name: str, resume: ResumeCheckpoint | None = None) -> dict:
     """Train (resuming if a checkpoint exists) and return the final trainer state."""
     state = resume.load() if resume else None
     if state is not None:
@@ -93,8 +97,16 @@ def run(cfg: MnistConfig, train_split, test_split, device, name: str,
         rows = [r for r in state["curves"] if r["epoch"] == state["epoch"]]
         train_err = 100 * sum(r["train_error"] for r in rows) / len(rows)
         test_err = 100 * sum(r["test_error"] for r in rows) / len(rows)
-        log.info("%s epoch %d/%d train_error %.2f%% test_error %.2f%% (mean of %d seeds) %.1fs",
-                 name, state["epoch"], cfg.epochs, train_err, test_err, len(rows), seconds)
+        log.info(
+            "%s epoch %d/%d train_error %.2f%% test_error %.2f%% (mean of %d seeds) %.1fs",
+            name,
+            state["epoch"],
+            cfg.epochs,
+            train_err,
+            test_err,
+            len(rows),
+            seconds,
+        )
         bar.set_postfix(train=f"{train_err:.2f}%", test=f"{test_err:.2f}%")
         bar.update(1)
         if resume and state["epoch"] < cfg.epochs:
@@ -102,30 +114,51 @@ def run(cfg: MnistConfig, train_split, test_split, device, name: str,
 
     try:
         with interruptible():
-            state = train(cfg, (train_split.x, train_split.y), (test_split.x, test_split.y), device,
-                          state=state, on_epoch=on_epoch)
+            state = train(
+                cfg,
+                (train_split.x, train_split.y),
+                (test_split.x, test_split.y),
+                device,
+                state=state,
+                on_epoch=on_epoch,
+            )
     except FloatingPointError as err:  # the trainer names seed and epoch
         raise SystemExit(f"{name}: {err}") from None
     except KeyboardInterrupt as err:
         saved = resume.last_saved if resume else None
-        raise stopped(name, err, f"epoch {saved['epoch']} of {cfg.epochs} is saved in {resume.path}"
-                      if saved else None) from None
+        raise stopped(
+            name, err, f"epoch {saved['epoch']} of {cfg.epochs} is saved in {resume.path}" if saved else None
+        ) from None
     finally:
         bar.close()
     return state
 
 
 def write_outputs(cfg: MnistConfig, state: dict, metrics: dict, meta: dict, model: Path, run_dir: Path) -> None:
-    save_models(model, model={"family": "mnist-mlp", **dataclasses.asdict(cfg.mlp)}, seeds=cfg.seeds,
-                state_dicts=unstack(state["model"], cfg.mlp),
-                config={"train": dataclasses.asdict(cfg), **meta})
+    save_models(
+        model,
+        model={"family": "mnist-mlp", **dataclasses.asdict(cfg.mlp)},
+        seeds=cfg.seeds,
+        state_dicts=unstack(state["model"], cfg.mlp),
+        config={"train": dataclasses.asdict(cfg), **meta},
+    )
     write_curves(state["curves"], CURVE_COLUMNS, run_dir / "curves.csv")
     save_json(metrics, run_dir / "metrics.json")
 
 
 def main(argv=None) -> None:
-    args, params = cli(__doc__, argv, ("--method", METHODS), ("--split", SPLITS), ("--dataset", MNIST_DATASETS),
-                       ("--activation", ACTIVATIONS), ("--units", int), "--data", "--model", "--run-dir")
+    args, params = cli(
+        __doc__,
+        argv,
+        ("--method", METHODS),
+        ("--split", SPLITS),
+        ("--dataset", MNIST_DATASETS),
+        ("--activation", ACTIVATIONS),
+        ("--units", int),
+        "--data",
+        "--model",
+        "--run-dir",
+    )
     device = resolve_device(params.device)
     name = f"train-{args.method}-{args.split}:{args.dataset}-{args.activation}-{args.units}"
     with stage_errors(name):
@@ -133,21 +166,36 @@ def main(argv=None) -> None:
         train_split = data.train if args.split == "train" else data.fit
         cfg = build_config(params, args.activation, args.units, args.method, input_stats(params, args.split, data))
         meta = {"method": args.method, "split": args.split, "dataset": args.dataset}
-        resume = ResumeCheckpoint(f"{args.dataset}-{args.activation}-{args.units}-{args.method}-{args.split}",
-                                  {"config": dataclasses.asdict(cfg), **meta, "data_md5": file_md5(args.data),
-                                   # the thread count can change float rounding in the kernels
-                                   "device": str(device), "threads": torch.get_num_threads()},
-                                  "train_mnist")
+        resume = ResumeCheckpoint(
+            f"{args.dataset}-{args.activation}-{args.units}-{args.method}-{args.split}",
+            {
+                "config": dataclasses.asdict(cfg),
+                **meta,
+                "data_md5": file_md5(args.data),
+                # the thread count can change float rounding in the kernels
+                "device": str(device),
+                "threads": torch.get_num_threads(),
+            },
+            "train_mnist",
+        )
         state = run(cfg, train_split, data.test, device, name, resume)
         summary = summarize(state["curves"], cfg.seeds, params.mnist.last_epochs)
         # No copies of params (DVC shows them beside the metrics); run-specific facts in provenance.
-        metrics = {**rounded(summary), "n_train": len(train_split.y),
-                   "data_verified": bool(data.meta.get("verified", False)),
-                   "provenance": provenance(device)}
+        metrics = {
+            **rounded(summary),
+            "n_train": len(train_split.y),
+            "data_verified": bool(data.meta.get("verified", False)),
+            "provenance": provenance(device),
+        }
         write_outputs(cfg, state, metrics, meta, args.model, args.run_dir)
         resume.clear()
-    log.info("%s: test error %.2f ± %.2f %% over %d seeds", name, summary["error_pct"],
-             summary["std_pct"], summary["n_seeds"])
+    log.info(
+        "%s: test error %.2f ± %.2f %% over %d seeds",
+        name,
+        summary["error_pct"],
+        summary["std_pct"],
+        summary["n_seeds"],
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from stages import common, train_mnist
 @pytest.fixture
 def record_epochs(monkeypatch):
     """`seen = record_epochs()`: the epochs the MNIST training stage trains from now on."""
+
     def start() -> list[int]:
         seen = []
         real_train = train_mnist.train
@@ -19,10 +20,12 @@ def record_epochs(monkeypatch):
             def record(state, seconds):
                 seen.append(state["epoch"])
                 on_epoch(state, seconds)
+
             return real_train(cfg, *args, on_epoch=record, **kwargs)
 
         monkeypatch.setattr(train_mnist, "train", recording)
         return seen
+
     return start
 
 
@@ -45,4 +48,5 @@ def interrupt_after(monkeypatch):
         stop.saved = []
         monkeypatch.setattr(common.ResumeCheckpoint, "save", save_then_interrupt)
         return stop
+
     return start

@@ -16,8 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def copy_repo(dst: Path) -> Path:
     """Copy the files git knows (tracked, or new and not ignored) and make a fresh git repo."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, listed):
         src = ROOT / rel
         if src.is_file():
@@ -29,10 +34,14 @@ def copy_repo(dst: Path) -> Path:
 
 
 def git(repo: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
-    return subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True,
-                          check=True).stdout
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    return subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True).stdout
 
 
 def commit(repo: Path, message: str) -> None:
@@ -56,10 +65,13 @@ def set_params(repo: Path, updates: dict) -> None:
 def dvc(repo: Path, *args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
     """`dvc <args>` with this interpreter's environment first on PATH (stage cmds say `python`)."""
     bindir = str(Path(sys.executable).parent)
-    full_env = {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
-                "DVC_NO_ANALYTICS": "1", **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=full_env,
-                          capture_output=True, text=True)
+    full_env = {
+        **os.environ,
+        "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
+        "DVC_NO_ANALYTICS": "1",
+        **(env or {}),
+    }
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=full_env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -29,14 +29,14 @@ def _written_out(model, x, y, eps, lr, clip=None):
     with torch.optim.SGD."""
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     v = x.clone().requires_grad_()
-    F.cross_entropy(model(v), y).backward()             # steps 1-2
-    z = x + eps * v.grad.sign()                          # step 3
+    F.cross_entropy(model(v), y).backward()  # steps 1-2
+    z = x + eps * v.grad.sign()  # step 3
     if clip is not None:
         z = z.clamp(*clip)
     opt.zero_grad()
-    loss = F.cross_entropy(model(z), y)                  # step 4
+    loss = F.cross_entropy(model(z), y)  # step 4
     loss.backward()
-    opt.step()                                           # step 5
+    opt.step()  # step 5
     return z, loss.detach()
 
 

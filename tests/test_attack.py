@@ -52,8 +52,10 @@ def test_whitebox_fgsm_and_pgd_error_is_the_fraction_within_eps_of_the_boundary(
     x, y = grid()
     closed_form = 100.0 * float((x[:, 0].abs() < eps).float().mean())
     rows = robustness_errors({3: threshold_model()}, x, y, [eps], steps=40, step_size=0.03, clip=None)
-    assert rows == [{"seed": 3, "attack": a, "eps": eps, "n_images": 40, "error_pct": pytest.approx(closed_form)}
-                    for a in ("fgsm", "pgd")]
+    assert rows == [
+        {"seed": 3, "attack": a, "eps": eps, "n_images": 40, "error_pct": pytest.approx(closed_form)}
+        for a in ("fgsm", "pgd")
+    ]
 
 
 def test_pgd_equals_torchattacks_pgd_from_the_same_start():
@@ -75,8 +77,10 @@ def test_pgd_is_at_least_as_strong_as_fgsm_on_a_nonlinear_net():
     torch.manual_seed(1)
     model = nn.Sequential(nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 3))
     x, y = torch.rand(200, 8), torch.randint(0, 3, (200,))
-    rows = {(r["attack"], r["eps"]): r["error_pct"]
-            for r in robustness_errors({0: model}, x, y, [0.0, 0.05, 0.2], steps=20, step_size=0.02)}
+    rows = {
+        (r["attack"], r["eps"]): r["error_pct"]
+        for r in robustness_errors({0: model}, x, y, [0.0, 0.05, 0.2], steps=20, step_size=0.02)
+    }
     assert rows[("fgsm", 0.0)] == rows[("pgd", 0.0)] == error_pct(model, x, y)
     for eps in (0.05, 0.2):
         assert rows[("pgd", eps)] >= rows[("fgsm", eps)] >= rows[("fgsm", 0.0)]
@@ -121,8 +125,9 @@ def test_objective_is_summed_bce_averaged_over_batch():
     logits = torch.tensor([[0.0, 0.0], [2.0, -1.0]])
     y = torch.tensor([0, 1])
     sig = torch.sigmoid(logits)
-    by_hand = (-(torch.log(sig[0, 0]) + torch.log(1 - sig[0, 1]))
-               - (torch.log(1 - sig[1, 0]) + torch.log(sig[1, 1]))) / 2
+    by_hand = (
+        -(torch.log(sig[0, 0]) + torch.log(1 - sig[0, 1])) - (torch.log(1 - sig[1, 0]) + torch.log(sig[1, 1]))
+    ) / 2
     torch.testing.assert_close(bce_loss(logits, y), by_hand)
 
 
@@ -143,8 +148,7 @@ def test_zero_fractions_and_first_layer_weights_on_a_hand_set_relu_net():
 def test_transfer_experiment_reports_pairs_and_one_seed_as_not_run():
     x, y = grid()
     true, mirror = threshold_model(1.0), threshold_model(-1.0)
-    rows = transfer_experiment({0: true, 1: mirror, 2: true}, {0: mirror, 1: true, 2: mirror}, x, y,
-                            [0.33], clip=None)
+    rows = transfer_experiment({0: true, 1: mirror, 2: true}, {0: mirror, 1: true, 2: mirror}, x, y, [0.33], clip=None)
     row = rows["0.33"]
     assert row["n_pairs"] == 3 and row["pairs"] == [[0, 1], [1, 2], [2, 0]]
     assert all(source != target for source, target in row["pairs"])

@@ -19,7 +19,8 @@ def test_pooling_sizes_are_32_15_7_3():
     shapes = {}
     for name in ("block1", "block2", "block3"):
         getattr(model, name).register_forward_hook(
-            lambda module, args, out, name=name: shapes.__setitem__(name, tuple(out.shape)))
+            lambda module, args, out, name=name: shapes.__setitem__(name, tuple(out.shape))
+        )
     out = model(torch.randn(2, 3, 32, 32))
     assert shapes == {"block1": (2, 96, 15, 15), "block2": (2, 128, 7, 7), "block3": (2, 256, 3, 3)}
     assert out.shape == (2, 10)
@@ -56,7 +57,7 @@ def test_dropout_changes_only_training_mode_and_not_parameter_names(arch):
     assert not torch.equal(dropped(x), plain(x))  # dropout active
     plain.eval()
     dropped.eval()
-    assert torch.equal(dropped(x), plain(x))      # identity at test time
+    assert torch.equal(dropped(x), plain(x))  # identity at test time
 
 
 def _recorded_dropout_inputs(model, x):
@@ -72,12 +73,13 @@ def _recorded_dropout_inputs(model, x):
 
 @pytest.mark.parametrize("position, sides", [("before_pool", (32, 15, 7)), ("after_pool", (15, 7, 3))])
 def test_conv_dropout_rates_are_per_block_and_placed_before_or_after_the_pooling(position, sides):
-    model = build_model("conv", p_input=0.1, p_conv=(0.25, 0.25, 0.5), p_fc=0.5,
-                        conv_dropout_position=position)
+    model = build_model("conv", p_input=0.1, p_conv=(0.25, 0.25, 0.5), p_fc=0.5, conv_dropout_position=position)
     seen = _recorded_dropout_inputs(model, torch.randn(2, 3, 32, 32))
     channels = (96, 128, 256)
     assert seen == [((3, 32, 32), 0.1)] + [((c, s, s), p) for c, s, p in zip(channels, sides, (0.25, 0.25, 0.5))] + [
-        ((2048,), 0.5), ((2048,), 0.5)]
+        ((2048,), 0.5),
+        ((2048,), 0.5),
+    ]
 
 
 def test_conv_dropout_rejects_a_wrong_position_or_rate_count():
@@ -113,11 +115,11 @@ def test_max_norm_rescales_only_long_unit_vectors():
     conv = nn.Conv2d(2, 3, 5)
     with torch.no_grad():
         linear.weight.copy_(torch.randn(4, 6))
-        linear.weight[0] *= 10 / linear.weight[0].norm()   # norm 10: rescaled to 4
-        linear.weight[1] *= 1 / linear.weight[1].norm()    # norm 1: left alone
+        linear.weight[0] *= 10 / linear.weight[0].norm()  # norm 10: rescaled to 4
+        linear.weight[1] *= 1 / linear.weight[1].norm()  # norm 1: left alone
         linear.weight[2] *= 3.9 / linear.weight[2].norm()  # just inside: left alone
         linear.weight[3].zero_()
-        conv.weight.copy_(torch.randn(3, 2, 5, 5))         # filter norms ~ sqrt(50) ~ 7
+        conv.weight.copy_(torch.randn(3, 2, 5, 5))  # filter norms ~ sqrt(50) ~ 7
         conv.weight[1] *= 0.5 / conv.weight[1].norm()
     model = nn.Sequential(linear, nn.ReLU(), conv)
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -68,8 +68,7 @@ def test_official_layout_read_by_the_standard_library(archive):
 
 def test_member_md5s_are_those_of_the_members(archive):
     path, _ = archive
-    expected = {name.rsplit("/", 1)[1]: hashlib.md5(data).hexdigest()
-                for name, data in _members(path).items()}
+    expected = {name.rsplit("/", 1)[1]: hashlib.md5(data).hexdigest() for name, data in _members(path).items()}
     assert read_cifar_tar(path).member_md5 == expected
 
 
@@ -105,7 +104,7 @@ def test_truncated_archive(archive, tmp_path, keep):
     path, _ = archive
     data = path.read_bytes()
     cut = tmp_path / "cut.tar.gz"
-    cut.write_bytes(data[:int(len(data) * keep)] if keep > 0 else data[:keep])
+    cut.write_bytes(data[: int(len(data) * keep)] if keep > 0 else data[:keep])
     with pytest.raises(CifarFormatError, match="truncated") as err:
         read_cifar_tar(cut)
     assert str(cut) in str(err.value) and "\n" not in str(err.value)
@@ -137,14 +136,17 @@ def _archive_with(tmp_path, **overrides) -> str:
     return path
 
 
-@pytest.mark.parametrize("overrides, cause", [
-    ({"test_batch": None}, "missing member cifar-10-batches-py/test_batch"),
-    ({"data_batch_3": _batch(width=3071)}, "data_batch_3: b'data' must be uint8 of shape"),
-    ({"data_batch_1": _batch(labels=[0, 1, 2])}, "data_batch_1: 2 images but labels of shape"),
-    ({"data_batch_5": _batch(labels=[0, 10])}, r"data_batch_5: labels outside 0\.\.9"),
-    ({"test_batch": pickle.dumps([1, 2, 3])}, "test_batch: not a CIFAR batch"),
-    ({"data_batch_2": b"not a pickle"}, "data_batch_2: not a readable pickle"),
-])
+@pytest.mark.parametrize(
+    "overrides, cause",
+    [
+        ({"test_batch": None}, "missing member cifar-10-batches-py/test_batch"),
+        ({"data_batch_3": _batch(width=3071)}, "data_batch_3: b'data' must be uint8 of shape"),
+        ({"data_batch_1": _batch(labels=[0, 1, 2])}, "data_batch_1: 2 images but labels of shape"),
+        ({"data_batch_5": _batch(labels=[0, 10])}, r"data_batch_5: labels outside 0\.\.9"),
+        ({"test_batch": pickle.dumps([1, 2, 3])}, "test_batch: not a CIFAR batch"),
+        ({"data_batch_2": b"not a pickle"}, "data_batch_2: not a readable pickle"),
+    ],
+)
 def test_malformed_batches(tmp_path, overrides, cause):
     path = _archive_with(tmp_path, **overrides)
     with pytest.raises(CifarFormatError, match=cause) as err:

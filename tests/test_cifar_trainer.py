@@ -48,8 +48,9 @@ def seeded(model, seed):
 
 
 def tiny_config(**overrides):
-    base = dict(arch="mlp", seeds=(3,), lr=0.05, units=8, batch_size=16, max_epochs=3,
-                target_train_error=0.0, eval_batch_size=7)
+    base = dict(
+        arch="mlp", seeds=(3,), lr=0.05, units=8, batch_size=16, max_epochs=3, target_train_error=0.0, eval_batch_size=7
+    )
     return CifarConfig(**{**base, **overrides})
 
 
@@ -74,6 +75,7 @@ def assert_same_parameters(a, b):
 # ---------------------------------------------------------------------------------------------
 # One step.
 
+
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
 @pytest.mark.parametrize("max_norm", [None, 0.3])
 def test_backprop_step_equals_plain_sgd(arch, max_norm):
@@ -84,8 +86,7 @@ def test_backprop_step_equals_plain_sgd(arch, max_norm):
     ref = copy.deepcopy(model)
     config = tiny_config(arch=arch, lr=0.05, momentum=0.9, dampening=0.5, weight_decay=1e-3)
     optimizer = make_optimizer(model, config)
-    ref_optimizer = torch.optim.SGD(ref.parameters(), lr=0.05, momentum=0.9, dampening=0.5,
-                                    weight_decay=1e-3)
+    ref_optimizer = torch.optim.SGD(ref.parameters(), lr=0.05, momentum=0.9, dampening=0.5, weight_decay=1e-3)
     for seed in (1, 2):  # two steps, so the momentum buffer takes part
         x, y = images(4, seed)
         train_step(model, optimizer, x, y, eps=0.0, max_norm=max_norm)
@@ -173,10 +174,16 @@ def test_each_method_step_changes_every_weight_tensor(params, arch, method):
     dropout = method.endswith("dropout")
     no_conv = (0.0, 0.0, 0.0)
     assert (config.p_input, config.p_conv, config.p_fc) == (
-        (0.1, (0.25, 0.25, 0.5) if arch == "conv" else no_conv, 0.5) if dropout else (0.0, no_conv, 0.0))
+        (0.1, (0.25, 0.25, 0.5) if arch == "conv" else no_conv, 0.5) if dropout else (0.0, no_conv, 0.0)
+    )
     assert config.conv_dropout_position == "before_pool"
-    model = initialised(arch, p_input=config.p_input, p_conv=config.p_conv, p_fc=config.p_fc,
-                        conv_dropout_position=config.conv_dropout_position)
+    model = initialised(
+        arch,
+        p_input=config.p_input,
+        p_conv=config.p_conv,
+        p_fc=config.p_fc,
+        conv_dropout_position=config.conv_dropout_position,
+    )
     before = copy.deepcopy(model.state_dict())
     seeded(model, 0).train()
     x, y = images(4, 1)
@@ -197,12 +204,19 @@ def test_error_rate_in_chunks_and_eval_mode():
 # ---------------------------------------------------------------------------------------------
 # The run.
 
+
 def test_halving_reaches_the_optimizer_and_max_halvings_stops():
     # halving_decay = 0 makes the running mean the error itself: every epoch halves.
     x, y = images(40, 1)
     seen = []
-    state = train(tiny_config(halving_decay=0.0, max_halvings=2, max_epochs=10), x, y, x[:10], y[:10],
-                  on_epoch=lambda s, _: seen.append(copy.deepcopy(s["current"])))
+    state = train(
+        tiny_config(halving_decay=0.0, max_halvings=2, max_epochs=10),
+        x,
+        y,
+        x[:10],
+        y[:10],
+        on_epoch=lambda s, _: seen.append(copy.deepcopy(s["current"])),
+    )
     (run,) = state["runs"]
     assert [p["lr"] for p in run["curve"]] == [0.05, 0.025, 0.0125]
     assert run["stop_reason"] == "max_halvings" and state["current"] is None
@@ -229,8 +243,7 @@ class Interrupt(Exception):
 
 @pytest.mark.parametrize("stop_after", [2, 3, 4])  # mid-seed, at the seed boundary, next seed
 def test_resume_is_bit_identical(stop_after):
-    config = tiny_config(seeds=(3, 4), p_input=0.1, p_fc=0.5, eps=0.03, momentum=0.9,
-                         weight_decay=1e-3, max_norm=0.3)
+    config = tiny_config(seeds=(3, 4), p_input=0.1, p_fc=0.5, eps=0.03, momentum=0.9, weight_decay=1e-3, max_norm=0.3)
     x, y = images(40, 1)
     tx, ty = images(10, 2)
     full = train(config, x, y, tx, ty)
@@ -263,9 +276,13 @@ def test_resume_with_another_configuration_is_refused():
 
 def test_summarize_mean_and_sample_std_in_percent():
     def finished(seed, test_errors):
-        return {"seed": seed, "stop_reason": "max_epochs",
-                "curve": [{"seed": seed, "epoch": i + 1, "test_error": e, "train_error": 0.0}
-                          for i, e in enumerate(test_errors)]}
+        return {
+            "seed": seed,
+            "stop_reason": "max_epochs",
+            "curve": [
+                {"seed": seed, "epoch": i + 1, "test_error": e, "train_error": 0.0} for i, e in enumerate(test_errors)
+            ],
+        }
 
     state = {"runs": [finished(0, [0.5, 0.1]), finished(1, [0.2]), finished(2, [0.9, 0.4, 0.3])]}
     s = summarize(state)
@@ -276,6 +293,7 @@ def test_summarize_mean_and_sample_std_in_percent():
 
 # ---------------------------------------------------------------------------------------------
 # The stage.
+
 
 def synthetic_data(prep="zca"):
     split = lambda n, seed: SimpleNamespace(**dict(zip("xy", images(n, seed))))  # noqa: E731
@@ -345,8 +363,13 @@ def test_stage_resumes_after_an_interruption(stage_setup):
 
     root = tmp / "resume"
     with pytest.raises(Interrupt):
-        run(config, data, torch.device("cpu"), *outputs(tmp / "out"),
-            InterruptedCheckpoint("k", config, "train_cifar", root=root))
+        run(
+            config,
+            data,
+            torch.device("cpu"),
+            *outputs(tmp / "out"),
+            InterruptedCheckpoint("k", config, "train_cifar", root=root),
+        )
     assert not (tmp / "out" / "metrics.json").exists()
     resumed = CountingCheckpoint("k", config, "train_cifar", root=root)
     run(config, data, torch.device("cpu"), *outputs(tmp / "out"), resumed)

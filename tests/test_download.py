@@ -58,8 +58,9 @@ def test_sources_are_torchvisions():
     (tar,) = SOURCES["cifar-10"].files
     assert SOURCES["cifar-10"].urls[0] + tar.name == CIFAR10.url
     assert (tar.name, tar.md5) == (CIFAR10.filename, CIFAR10.tgz_md5)
-    assert tar.content_md5 == dict(CIFAR10.train_list + CIFAR10.test_list
-                                   + [[CIFAR10.meta["filename"], CIFAR10.meta["md5"]]])
+    assert tar.content_md5 == dict(
+        CIFAR10.train_list + CIFAR10.test_list + [[CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]
+    )
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
@@ -106,8 +107,7 @@ def test_verified_by_archive_then_by_content(tmp_path, mirror, monkeypatch, data
         if f.kind == "idx":
             content = md5(gzip.decompress(data))
         else:
-            content = download.run(dataset, tmp_path / "probe", str(mirror), True, FAST)[
-                "files"][f.name]["content_md5"]
+            content = download.run(dataset, tmp_path / "probe", str(mirror), True, FAST)["files"][f.name]["content_md5"]
         files.append(replace(f, md5=md5(data), content_md5=content))
     monkeypatch.setitem(SOURCES, dataset, replace(SOURCES[dataset], files=tuple(files)))
 
@@ -138,20 +138,26 @@ def test_checksum_mismatch_fails_and_leaves_nothing(tmp_path, mirror):
 
 
 def test_cifar_mismatch_names_the_member(tmp_path, mirror):
-    with pytest.raises(ChecksumError, match=r"member data_batch_1 md5 [0-9a-f]{32} "
-                                            r"\(expected c99cafc152244af753f735de768cd75f\)"):
+    with pytest.raises(
+        ChecksumError,
+        match=r"member data_batch_1 md5 [0-9a-f]{32} "
+        r"\(expected c99cafc152244af753f735de768cd75f\)",
+    ):
         download.run("cifar-10", tmp_path / "raw" / "cifar-10", str(mirror), retry=FAST)
 
 
 def _truncate(path: Path, keep: float = 0.5) -> None:
     data = path.read_bytes()
-    path.write_bytes(data[:int(len(data) * keep)])
+    path.write_bytes(data[: int(len(data) * keep)])
 
 
-@pytest.mark.parametrize("dataset, name, cause", [
-    ("mnist", "t10k-images-idx3-ubyte.gz", "truncated gzip stream"),
-    ("cifar-10", "cifar-10-python.tar.gz", "truncated"),
-])
+@pytest.mark.parametrize(
+    "dataset, name, cause",
+    [
+        ("mnist", "t10k-images-idx3-ubyte.gz", "truncated gzip stream"),
+        ("cifar-10", "cifar-10-python.tar.gz", "truncated"),
+    ],
+)
 def test_truncated_file_fails_even_when_unverified_allowed(tmp_path, mirror, dataset, name, cause):
     _truncate(mirror / dataset / name)
     out = tmp_path / "raw" / dataset
@@ -172,8 +178,11 @@ def test_idx_header_disagreeing_with_size_fails(tmp_path, mirror):
 def test_missing_file_names_it(tmp_path, mirror):
     (mirror / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
     out = tmp_path / "raw" / "mnist"
-    with pytest.raises(DownloadError, match=r"t10k-labels-idx1-ubyte.gz: could not fetch it: "
-                                            r".*/mnist/t10k-labels-idx1-ubyte.gz: no such file"):
+    with pytest.raises(
+        DownloadError,
+        match=r"t10k-labels-idx1-ubyte.gz: could not fetch it: "
+        r".*/mnist/t10k-labels-idx1-ubyte.gz: no such file",
+    ):
         download.run("mnist", out, str(mirror), allow_unverified=True, retry=FAST)
     assert not out.exists() and leftovers(out.parent) == []
 
@@ -194,6 +203,7 @@ def test_failure_keeps_the_old_output_and_success_replaces_it(tmp_path, mirror):
 
 # ---------------------------------------------------------------------------------------------
 # Network behaviour: retries with exponential backoff, permanent errors, short reads
+
 
 class _Flaky(http.server.SimpleHTTPRequestHandler):
     """Answers the first `failures` requests with 503 (or a cut-short body), then serves files."""
@@ -229,8 +239,9 @@ def sleeps(monkeypatch) -> list[float]:
 def test_transient_errors_are_retried_with_backoff(tmp_path, mirror, sleeps, short_body):
     handler = type("Handler", (_Flaky,), {"failures": 2, "short_body": short_body, "requests": 0})
     with serve_directory(mirror, handler) as url:
-        manifest = download.run("mnist", tmp_path / "out", url, allow_unverified=True,
-                                retry=Retry(attempts=3, delay=0.5))
+        manifest = download.run(
+            "mnist", tmp_path / "out", url, allow_unverified=True, retry=Retry(attempts=3, delay=0.5)
+        )
     assert len(manifest["files"]) == 4
     assert sleeps == [0.5, 1.0]  # two failures on the first file: delay, then twice the delay
     assert handler.requests == 2 + 4
@@ -250,8 +261,11 @@ def test_unreachable_server(tmp_path, sleeps):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = tmp_path / "raw" / "mnist"
-    with pytest.raises(DownloadError, match=r"train-images-idx3-ubyte.gz: .*unreachable after 3 "
-                                            r"attempts \(.*refused"):
+    with pytest.raises(
+        DownloadError,
+        match=r"train-images-idx3-ubyte.gz: .*unreachable after 3 "
+        r"attempts \(.*refused",
+    ):
         download.run("mnist", out, f"http://127.0.0.1:{port}", retry=Retry(attempts=3, delay=2.0))
     assert sleeps == [2.0, 4.0]
     assert not out.exists() and leftovers(out.parent) == []
@@ -275,17 +289,20 @@ def test_official_urls_are_tried_in_order(tmp_path, monkeypatch, sleeps):
 # ---------------------------------------------------------------------------------------------
 # The command line, as DVC runs it
 
+
 def _run_cli(args, env_extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADVGRAD_")}
     env.update(env_extra)
-    return subprocess.run([sys.executable, "-m", "stages.download", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "stages.download", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_checksum_mismatch_is_one_line_on_stderr(tmp_path, mirror):
     out = tmp_path / "raw" / "mnist"
-    result = _run_cli(["--dataset", "mnist", "--out", str(out), "--retry-delay", "0"],
-                      {"ADVGRAD_DATA_MIRROR": str(mirror)})
+    result = _run_cli(
+        ["--dataset", "mnist", "--out", str(out), "--retry-delay", "0"], {"ADVGRAD_DATA_MIRROR": str(mirror)}
+    )
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -28,8 +28,7 @@ pytestmark = pytest.mark.realdata
 def test_fashion_mnist_from_debian(tmp_path):
     require(DEBIAN / "fashion-mnist", FILES, "Fashion-MNIST (apt install dataset-fashion-mnist)")
     raw = tmp_path / "raw" / "fashion-mnist"
-    manifest = download.run("fashion-mnist", raw, str(DEBIAN), allow_unverified=False,
-                            retry=Retry(attempts=1))
+    manifest = download.run("fashion-mnist", raw, str(DEBIAN), allow_unverified=False, retry=Retry(attempts=1))
     assert manifest["verified"] is True
     for name in FILES:
         record = manifest["files"][name]

@@ -34,8 +34,8 @@ def _fixture(activation, lo=0.0, hi=1.0):
     # A larger init than the paper's 0.01 so that the tiny net's input gradient is far from 0.
     model = StackedMLP(cfg, SEEDS, init_std=0.3)
     g = torch.Generator().manual_seed(123)
-    x = lo + (hi - lo) * torch.rand(len(SEEDS), B, SIZES[0], generator=g)   # (S, B, in)
-    y = torch.randint(0, SIZES[-1], (len(SEEDS), B), generator=g)          # (S, B)
+    x = lo + (hi - lo) * torch.rand(len(SEEDS), B, SIZES[0], generator=g)  # (S, B, in)
+    y = torch.randint(0, SIZES[-1], (len(SEEDS), B), generator=g)  # (S, B)
     return cfg, model, x, y
 
 
@@ -44,6 +44,7 @@ def _stacked_input_gradient(model, x, y):
 
 
 # --- (a) torchattacks ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("eps", [0.08, 0.25])
@@ -69,6 +70,7 @@ def test_fgsm_autograd_matches_torchattacks_unclipped_inside_range(activation):
 
 # --- (b) our loss: hand-set linear model -----------------------------------------------------
 
+
 def test_input_gradient_and_perturbation_of_hand_set_linear_model():
     """A 4-3 linear model (no hidden layer) whose logits are all 0 at x = 0.5.
 
@@ -91,25 +93,25 @@ def test_input_gradient_and_perturbation_of_hand_set_linear_model():
     assert grad[0, :, 2].eq(0).all()
 
     z = fgsm(x, grad, 0.08)
-    torch.testing.assert_close(z, torch.tensor([[[0.58, 0.42, 0.5, 0.58], [0.42, 0.58, 0.5, 0.58]]]),
-                               rtol=0, atol=1e-7)
+    torch.testing.assert_close(z, torch.tensor([[[0.58, 0.42, 0.5, 0.58], [0.42, 0.58, 0.5, 0.58]]]), rtol=0, atol=1e-7)
     # eps 0.6 leaves [0, 1]; clipping brings it back.
     z_free = fgsm(x, grad, 0.6)
     z_clip = fgsm(x, grad, 0.6, UNIT)
-    torch.testing.assert_close(z_free, torch.tensor([[[1.1, -0.1, 0.5, 1.1], [-0.1, 1.1, 0.5, 1.1]]]),
-                               rtol=0, atol=1e-6)
-    torch.testing.assert_close(z_clip, torch.tensor([[[1.0, 0.0, 0.5, 1.0], [0.0, 1.0, 0.5, 1.0]]]),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        z_free, torch.tensor([[[1.1, -0.1, 0.5, 1.1], [-0.1, 1.1, 0.5, 1.1]]]), rtol=0, atol=1e-6
+    )
+    torch.testing.assert_close(z_clip, torch.tensor([[[1.0, 0.0, 0.5, 1.0], [0.0, 1.0, 0.5, 1.0]]]), rtol=0, atol=0)
 
 
 # --- (b) our loss: autograd on nn.Sequential copies -----------------------------------------
+
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("clip", [None, UNIT], ids=["unclipped", "clipped"])
 def test_mlp_input_gradient_and_perturbation_match_autograd(activation, clip):
     eps = 0.08
     cfg, stacked, x, y = _fixture(activation)
-    grad = _stacked_input_gradient(stacked, x, y)                             # (S, B, in)
+    grad = _stacked_input_gradient(stacked, x, y)  # (S, B, in)
     z = fgsm(x, grad, eps, clip)
     for s, model in enumerate(to_modules(stacked.state_dict(), cfg)):
         expected = fgsm_autograd(lambda v, model=model, s=s: _bce(model(v), y[s]), x[s], eps, clip)

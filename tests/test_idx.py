@@ -65,15 +65,18 @@ def _images_bytes() -> bytes:
     return bytes([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2]) + bytes(range(8))
 
 
-@pytest.mark.parametrize("data, cause", [
-    (bytes([1, 0, 8, 3]) + _images_bytes()[4:], "wrong magic number"),  # first byte not 0
-    (bytes([0, 0, 0x0A, 3]) + _images_bytes()[4:], "wrong magic number"),  # unknown type code
-    (bytes([0, 0, 8, 0]), "wrong magic number"),  # zero dimensions
-    (b"\x00\x00", "too short"),
-    (_images_bytes()[:10], "truncated header"),
-    (_images_bytes()[:-1], "truncated"),  # one pixel missing
-    (_images_bytes() + b"\x00", "trailing bytes"),  # one pixel too many
-])
+@pytest.mark.parametrize(
+    "data, cause",
+    [
+        (bytes([1, 0, 8, 3]) + _images_bytes()[4:], "wrong magic number"),  # first byte not 0
+        (bytes([0, 0, 0x0A, 3]) + _images_bytes()[4:], "wrong magic number"),  # unknown type code
+        (bytes([0, 0, 8, 0]), "wrong magic number"),  # zero dimensions
+        (b"\x00\x00", "too short"),
+        (_images_bytes()[:10], "truncated header"),
+        (_images_bytes()[:-1], "truncated"),  # one pixel missing
+        (_images_bytes() + b"\x00", "trailing bytes"),  # one pixel too many
+    ],
+)
 @pytest.mark.parametrize("compress", [False, True])
 def test_malformed_files_raise_clear_errors(tmp_path, data, cause, compress):
     path = tmp_path / ("bad.gz" if compress else "bad")

@@ -41,8 +41,9 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mnist-real")
     manifest = download.run("mnist", tmp / "raw", str(mirror), allow_unverified=False, retry=Retry(attempts=1))
     assert manifest["verified"] is True
-    save_checked(preprocess_mnist.run(tmp / "raw", validation_size=VALIDATION_SIZE, train_size=TRAIN_SIZE),
-                 tmp / "mnist.pt")
+    save_checked(
+        preprocess_mnist.run(tmp / "raw", validation_size=VALIDATION_SIZE, train_size=TRAIN_SIZE), tmp / "mnist.pt"
+    )
     data = load_mnist(tmp / "mnist.pt")
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -53,8 +54,11 @@ def trained(tmp_path_factory):
     for method in ("backprop", "adversarial"):
         cfg = train_mnist.build_config(params, "relu", 400, method)
         state = train_mnist.run(cfg, data.fit, data.test, "cpu", f"real-mnist-{method}")
-        out[method] = (cfg, summarize(state["curves"], cfg.seeds, LAST_EPOCHS),
-                       dict(zip(cfg.seeds, to_modules(state["model"], cfg.mlp))))
+        out[method] = (
+            cfg,
+            summarize(state["curves"], cfg.seeds, LAST_EPOCHS),
+            dict(zip(cfg.seeds, to_modules(state["model"], cfg.mlp))),
+        )
     return data, out
 
 
@@ -62,8 +66,7 @@ def test_adversarial_backprop_lowers_the_test_error_on_real_mnist(trained):
     _, out = trained
     (bp_cfg, bp, _), (adv_cfg, adv, _) = out["backprop"], out["adversarial"]
     assert bp_cfg.eps == 0.0 and adv_cfg.eps == 0.08 and bp_cfg.seeds == adv_cfg.seeds == (0, 1, 2)
-    diff = paired_difference(dict(zip(adv["seeds"], adv["per_seed_pct"])),
-                             dict(zip(bp["seeds"], bp["per_seed_pct"])))
+    diff = paired_difference(dict(zip(adv["seeds"], adv["per_seed_pct"])), dict(zip(bp["seeds"], bp["per_seed_pct"])))
     assert diff["n"] == SEEDS
     assert adv["error_pct"] < bp["error_pct"] and diff["mean_pct"] < 0, (adv, bp, diff)
 

@@ -34,8 +34,16 @@ def _separable(n, seed=0, noise=0.1):
 
 
 def _config(activation="relu", eps=0.08, epochs=3, seeds=(0, 1, 2), dropout=(0.0, 0.0), **kw):
-    return trainer.MnistConfig(MLPConfig(SIZES, activation, *dropout), lr=LR[activation],
-                               eps=eps, epochs=epochs, batch_size=10, init_std=0.1, seeds=seeds, **kw)
+    return trainer.MnistConfig(
+        MLPConfig(SIZES, activation, *dropout),
+        lr=LR[activation],
+        eps=eps,
+        epochs=epochs,
+        batch_size=10,
+        init_std=0.1,
+        seeds=seeds,
+        **kw,
+    )
 
 
 def _plain_loop(cfg, seed, train, test):
@@ -52,10 +60,15 @@ def _plain_loop(cfg, seed, train, test):
             _, j = adversarial_step(model, _bce, opt, xb, yb, cfg.eps)
             loss_sum += j.item() * len(idx)
         with torch.no_grad():
-            rows.append({"epoch": epoch + 1, "seed": seed,
-                         "train_error": (model(x).argmax(1) != y).double().mean().item(),
-                         "test_error": (model(xt).argmax(1) != yt).double().mean().item(),
-                         "train_loss": loss_sum / len(x)})
+            rows.append(
+                {
+                    "epoch": epoch + 1,
+                    "seed": seed,
+                    "train_error": (model(x).argmax(1) != y).double().mean().item(),
+                    "test_error": (model(xt).argmax(1) != yt).double().mean().item(),
+                    "train_loss": loss_sum / len(x),
+                }
+            )
     return model, rows
 
 
@@ -80,10 +93,10 @@ def test_stacked_training_equals_per_seed_and_plain_autograd_loop(activation, ep
         for name, t in model.state_dict().items():
             torch.testing.assert_close(reference[name], t, rtol=1e-4, atol=1e-5)
         ours_rows = _rows_of(together["curves"], seed)
-        assert [(r["epoch"], r["train_error"], r["test_error"]) for r in ours_rows] == \
-               [(r["epoch"], r["train_error"], r["test_error"]) for r in rows]
-        assert [r["train_loss"] for r in ours_rows] == pytest.approx([r["train_loss"] for r in rows],
-                                                                      rel=1e-4)
+        assert [(r["epoch"], r["train_error"], r["test_error"]) for r in ours_rows] == [
+            (r["epoch"], r["train_error"], r["test_error"]) for r in rows
+        ]
+        assert [r["train_loss"] for r in ours_rows] == pytest.approx([r["train_loss"] for r in rows], rel=1e-4)
     # The seeds really differ (different init and shuffling), so the comparison is per seed.
     assert not torch.allclose(together["model"]["weights.0"][0], together["model"]["weights.0"][1])
 
@@ -97,8 +110,14 @@ def test_resume_from_saved_state_is_bit_identical(tmp_path):
     torch.save(half, tmp_path / "state.pt")
     loaded = torch.load(tmp_path / "state.pt", map_location="cpu", weights_only=False)
     seen = []
-    resumed = trainer.train(_config(epochs=4, seeds=(0, 5), dropout=(0.2, 0.5)), train, test, "cpu",
-                            state=loaded, on_epoch=lambda st, sec: seen.append((st["epoch"], sec >= 0)))
+    resumed = trainer.train(
+        _config(epochs=4, seeds=(0, 5), dropout=(0.2, 0.5)),
+        train,
+        test,
+        "cpu",
+        state=loaded,
+        on_epoch=lambda st, sec: seen.append((st["epoch"], sec >= 0)),
+    )
 
     assert seen == [(3, True), (4, True)]
     assert resumed["epoch"] == full["epoch"] == 4
@@ -121,18 +140,31 @@ def test_training_is_deterministic():
 def test_curves_rows_and_callback():
     train, test = _separable(40), _separable(20, seed=1)
     calls = []
-    state = trainer.train(_config(epochs=2, seeds=(3, 4)), train, test, "cpu",
-                          on_epoch=lambda st, sec: calls.append((st["epoch"], len(st["curves"]))))
+    state = trainer.train(
+        _config(epochs=2, seeds=(3, 4)),
+        train,
+        test,
+        "cpu",
+        on_epoch=lambda st, sec: calls.append((st["epoch"], len(st["curves"]))),
+    )
     assert calls == [(1, 2), (2, 4)]
     assert [(r["epoch"], r["seed"]) for r in state["curves"]] == [(1, 3), (1, 4), (2, 3), (2, 4)]
-    assert set(state["curves"][0]) == {"epoch", "seed", "train_error", "test_error", "train_loss",
-                                       "online_train_error", "lr"}
+    assert set(state["curves"][0]) == {
+        "epoch",
+        "seed",
+        "train_error",
+        "test_error",
+        "train_loss",
+        "online_train_error",
+        "lr",
+    }
 
 
 def test_divergence_raises_naming_seed_and_epoch():
     train, test = _separable(40), _separable(20, seed=1)
-    cfg = trainer.MnistConfig(MLPConfig(SIZES, "relu"), lr=1e20, eps=0.08, epochs=3,
-                              batch_size=10, init_std=0.1, seeds=(4, 7))
+    cfg = trainer.MnistConfig(
+        MLPConfig(SIZES, "relu"), lr=1e20, eps=0.08, epochs=3, batch_size=10, init_std=0.1, seeds=(4, 7)
+    )
     with pytest.raises(FloatingPointError, match=r"seed [47] diverged in epoch 1: training loss is nan"):
         trainer.train(cfg, train, test, "cpu")
 
@@ -161,8 +193,7 @@ def test_both_methods_fit_a_separable_training_set(eps):
 
 def test_invalid_config_and_data_fail_with_one_clear_line():
     with pytest.raises(ValueError, match=r"MnistConfig.lr = 0"):
-        trainer.MnistConfig(MLPConfig(SIZES, "relu"), lr=0, eps=0.08, epochs=1, batch_size=10,
-                            init_std=0.1, seeds=(0,))
+        trainer.MnistConfig(MLPConfig(SIZES, "relu"), lr=0, eps=0.08, epochs=1, batch_size=10, init_std=0.1, seeds=(0,))
     with pytest.raises(ValueError, match="seeds"):
         _config(seeds=(1, 1))
     x, y = _separable(20)
@@ -174,9 +205,12 @@ def test_invalid_config_and_data_fail_with_one_clear_line():
 
 # --- summarize -------------------------------------------------------------------------------
 
+
 def _rows(seed, test_errors, train_errors):
-    return [{"epoch": e + 1, "seed": seed, "test_error": t, "train_error": r, "train_loss": 0.0}
-            for e, (t, r) in enumerate(zip(test_errors, train_errors))]
+    return [
+        {"epoch": e + 1, "seed": seed, "test_error": t, "train_error": r, "train_loss": 0.0}
+        for e, (t, r) in enumerate(zip(test_errors, train_errors))
+    ]
 
 
 def test_summarize_is_the_mean_of_the_last_epochs_over_seeds():

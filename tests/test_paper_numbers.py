@@ -12,8 +12,12 @@ from advgrad.report import paper
 
 LINES = (Path(__file__).parent / "data" / "paper_lines.txt").read_text().splitlines()
 ACT = {"logistic": "logistic", "tanh": "tanh", "ReLU": "relu"}
-METHOD = {"Back-prop": "backprop", "Back-prop + dropout": "backprop-dropout", "Adversarial": "adversarial",
-          "Adversarial + dropout": "adversarial-dropout"}
+METHOD = {
+    "Back-prop": "backprop",
+    "Back-prop + dropout": "backprop-dropout",
+    "Adversarial": "adversarial",
+    "Adversarial + dropout": "adversarial-dropout",
+}
 
 
 def section(name: str) -> list[str]:

@@ -17,14 +17,19 @@ from tests.real_data import ROOT
 def readers():
     """{stage name: the params keys it lists}, every matrix stage resolved by DVC itself."""
     repo = Repo(str(ROOT))
-    return {stage.addressing: [k for d in stage.deps if isinstance(d, ParamsDependency) for k in d.params]
-            for stage in repo.index.stages}
+    return {
+        stage.addressing: [k for d in stage.deps if isinstance(d, ParamsDependency) for k in d.params]
+        for stage in repo.index.stages
+    }
 
 
 def dependents(readers: dict, key: str) -> set[str]:
     """Stages whose params cover `key`: the key itself, a section above it, or one below it."""
-    return {name for name, keys in readers.items()
-            if any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in keys)}
+    return {
+        name
+        for name, keys in readers.items()
+        if any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in keys)
+    }
 
 
 EXPECTED = {  # key: glob patterns of the stages that must depend on it (and no other stage)

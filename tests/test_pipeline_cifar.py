@@ -15,13 +15,21 @@ from tests.pipeline_utils import commit, copy_repo, dvc, set_params, stages_run
 pytestmark = pytest.mark.pipeline
 
 TOY = {
-    "seeds": 1, "device": "cpu",
+    "seeds": 1,
+    "device": "cpu",
     "mnist.datasets": [],
-    "cifar10.datasets": ["cifar-10"], "cifar10.preprocessing": ["zca", "simple"],
+    "cifar10.datasets": ["cifar-10"],
+    "cifar10.preprocessing": ["zca", "simple"],
     # Two methods, one architecture each: the wiring of every stage kind, half the conv nets.
-    "cifar10.methods": {"backprop": ["mlp"], "backprop-dropout": [], "adversarial": [],
-                        "adversarial-dropout": ["conv"]},
-    "cifar10.max_epochs": 1, "cifar10.batch_size": 32, "cifar10.mlp.units": 32,
+    "cifar10.methods": {
+        "backprop": ["mlp"],
+        "backprop-dropout": [],
+        "adversarial": [],
+        "adversarial-dropout": ["conv"],
+    },
+    "cifar10.max_epochs": 1,
+    "cifar10.batch_size": 32,
+    "cifar10.mlp.units": 32,
 }
 
 
@@ -34,9 +42,10 @@ def test_toy_cifar_branch_runs_end_to_end(tmp_path):
 
     ran = stages_run(dvc(repo, "repro", env=env).stdout)
     cells = [(a, p, m) for a, m in (("mlp", "backprop"), ("conv", "adversarial-dropout")) for p in ("zca", "simple")]
-    assert ran == ({"download-cifar@cifar-10", "preprocess-cifar@cifar-10-zca",
-                    "preprocess-cifar@cifar-10-simple", "report"}
-                   | {f"train-cifar-{m}@cifar-10-{a}-{p}" for a, p, m in cells})
+    assert ran == (
+        {"download-cifar@cifar-10", "preprocess-cifar@cifar-10-zca", "preprocess-cifar@cifar-10-simple", "report"}
+        | {f"train-cifar-{m}@cifar-10-{a}-{p}" for a, p, m in cells}
+    )
 
     table3 = json.loads((repo / "reports/metrics.json").read_text())["table3"]
     for arch, prep, method in cells:

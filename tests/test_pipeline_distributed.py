@@ -12,11 +12,18 @@ from tests.pipeline_utils import commit, copy_repo, dvc, git, set_params, stages
 pytestmark = pytest.mark.pipeline
 
 TOY = {
-    "seeds": 1, "device": "cpu", "cifar10.datasets": [],
-    "mnist.datasets": ["mnist"], "mnist.epochs": 1, "mnist.units": [16],
+    "seeds": 1,
+    "device": "cpu",
+    "cifar10.datasets": [],
+    "mnist.datasets": ["mnist"],
+    "mnist.epochs": 1,
+    "mnist.units": [16],
     "mnist.methods": {"backprop": ["relu"], "adversarial": ["relu"], "goodfellow": []},
-    "mnist.train_size": 300, "mnist.validation_size": 50,
-    "robustness.eps": [0.0, 0.25], "robustness.pgd_steps": 2, "robustness.images": 20,
+    "mnist.train_size": 300,
+    "mnist.validation_size": 50,
+    "robustness.eps": [0.0, 0.25],
+    "robustness.pgd_steps": 2,
+    "robustness.images": 20,
 }
 JOB = "train-adversarial@mnist-relu-16"
 

@@ -14,16 +14,23 @@ from tests.pipeline_utils import commit, copy_repo, dvc, set_params, stages_run
 pytestmark = pytest.mark.pipeline
 
 TOY = {
-    "seeds": 2, "device": "cpu",
-    "mnist.datasets": ["mnist"], "mnist.epochs": 2, "mnist.units": [64],
-    "mnist.methods": {"backprop": ["relu", "logistic"], "adversarial": ["relu", "logistic"],
-                      "goodfellow": ["relu"]},
-    "mnist.last_epochs": 2, "mnist.train_size": 600, "mnist.validation_size": 100,
+    "seeds": 2,
+    "device": "cpu",
+    "mnist.datasets": ["mnist"],
+    "mnist.epochs": 2,
+    "mnist.units": [64],
+    "mnist.methods": {"backprop": ["relu", "logistic"], "adversarial": ["relu", "logistic"], "goodfellow": ["relu"]},
+    "mnist.last_epochs": 2,
+    "mnist.train_size": 600,
+    "mnist.validation_size": 100,
     # Larger initial weights and ReLU learning rate than the paper's, so that the ReLU nets learn
     # the fixture within the 2 epochs (measured: 0 % test error at 2x64 and 2x400; the paper's
     # N(0, 0.01) needs more epochs to break the symmetry).
-    "mnist.init_std": 0.1, "mnist.lr.relu": 0.2,
-    "robustness.eps": [0.0, 0.25], "robustness.pgd_steps": 3, "robustness.images": 50,
+    "mnist.init_std": 0.1,
+    "mnist.lr.relu": 0.2,
+    "robustness.eps": [0.0, 0.25],
+    "robustness.pgd_steps": 3,
+    "robustness.images": 50,
     "cifar10.datasets": [],
 }
 
@@ -44,9 +51,18 @@ def repo(tmp_path_factory):
 def test_repro_runs_every_stage_and_writes_the_reports(repo):
     repo, _, out = repo
     ran = stages_run(out)
-    expected = {"download-mnist@mnist", "preprocess-mnist@mnist", "attack@mnist", "analyze@mnist", "report",
-                "train-fit-backprop@mnist", "train-fit-adversarial@mnist", "train-fit-dropout@mnist",
-                "train-goodfellow@mnist-relu-64", "robustness-goodfellow@mnist-relu-64"}
+    expected = {
+        "download-mnist@mnist",
+        "preprocess-mnist@mnist",
+        "attack@mnist",
+        "analyze@mnist",
+        "report",
+        "train-fit-backprop@mnist",
+        "train-fit-adversarial@mnist",
+        "train-fit-dropout@mnist",
+        "train-goodfellow@mnist-relu-64",
+        "robustness-goodfellow@mnist-relu-64",
+    }
     for method in ("backprop", "adversarial"):
         for act in ("relu", "logistic"):
             expected |= {f"train-{method}@mnist-{act}-64", f"robustness-{method}@mnist-{act}-64"}
@@ -81,8 +97,12 @@ def test_repro_runs_every_stage_and_writes_the_reports(repo):
     assert "not run" in tables  # Table 3: CIFAR branch switched off
     assert "## Beyond the paper: robustness" in tables and "Images: the first 50 test images." in tables
     figures = {p.name for p in (repo / "reports/figures").iterdir()}
-    assert {"fig1_error_curves-mnist.png", "fig2_first_layer_weights-mnist.png",
-            "fig3_hidden_activations-mnist.png", "robustness-mnist.png"} <= figures
+    assert {
+        "fig1_error_curves-mnist.png",
+        "fig2_first_layer_weights-mnist.png",
+        "fig3_hidden_activations-mnist.png",
+        "robustness-mnist.png",
+    } <= figures
 
 
 def test_status_is_clean_and_a_second_repro_does_nothing(repo):
@@ -95,10 +115,18 @@ def test_eps_change_reruns_only_what_depends_on_eps_and_the_run_cache_restores(r
     repo, env, _ = repo
     commit(repo, "after repro")
     ran = stages_run(dvc(repo, "exp", "run", "-S", "eps=0.05", env=env).stdout)
-    assert ran == {"train-adversarial@mnist-relu-64", "train-adversarial@mnist-logistic-64",
-                   "train-goodfellow@mnist-relu-64", "train-fit-adversarial@mnist",
-                   "robustness-adversarial@mnist-relu-64", "robustness-adversarial@mnist-logistic-64",
-                   "robustness-goodfellow@mnist-relu-64", "attack@mnist", "analyze@mnist", "report"}
+    assert ran == {
+        "train-adversarial@mnist-relu-64",
+        "train-adversarial@mnist-logistic-64",
+        "train-goodfellow@mnist-relu-64",
+        "train-fit-adversarial@mnist",
+        "robustness-adversarial@mnist-relu-64",
+        "robustness-adversarial@mnist-logistic-64",
+        "robustness-goodfellow@mnist-relu-64",
+        "attack@mnist",
+        "analyze@mnist",
+        "report",
+    }
     # Back to the committed eps: every training stage comes back from DVC's run-cache.
     back = dvc(repo, "exp", "run", "-S", "eps=0.08", env=env).stdout
     assert not any(s.startswith("train") for s in stages_run(back)), back
@@ -108,8 +136,12 @@ def test_eps_change_reruns_only_what_depends_on_eps_and_the_run_cache_restores(r
 def test_tables_embed_their_figures_and_dvc_plots_draw_seed_means_per_net(repo):
     repo, env, _ = repo
     tables = (repo / "reports/tables.md").read_text()
-    for figure in ("fig1_error_curves-mnist.png", "fig2_first_layer_weights-mnist.png",
-                   "fig3_hidden_activations-mnist.png", "robustness-mnist.png"):
+    for figure in (
+        "fig1_error_curves-mnist.png",
+        "fig2_first_layer_weights-mnist.png",
+        "fig3_hidden_activations-mnist.png",
+        "robustness-mnist.png",
+    ):
         assert f"](figures/{figure})" in tables and (repo / "reports/figures" / figure).exists()
     assert "Figure 1 (mnist): clean training error (dashed) and test error (solid)" in tables
     assert "mean over 2 seeds" in tables

@@ -49,6 +49,7 @@ def _params_in(tmp_path: Path, monkeypatch, **sections) -> None:
 # ---------------------------------------------------------------------------------------------
 # MNIST-format datasets
 
+
 def test_mnist_stage_and_loader(raw, tmp_path, monkeypatch):
     _params_in(tmp_path, monkeypatch, mnist={"validation_size": 100, "train_size": None})
     out = tmp_path / "processed" / "mnist.pt"
@@ -62,8 +63,14 @@ def test_mnist_stage_and_loader(raw, tmp_path, monkeypatch):
     assert blob["x_test"].shape == (100, 784) and blob["y_test"].shape == (100,)
     # The validation split is the last validation_size training images.
     assert torch.equal(blob["val_idx"], torch.arange(500, 600))
-    assert blob["meta"] == {"dataset": "mnist", "verified": False, "train_size": None,
-                            "validation_size": 100, "n_train": 600, "n_test": 100}
+    assert blob["meta"] == {
+        "dataset": "mnist",
+        "verified": False,
+        "train_size": None,
+        "validation_size": 100,
+        "n_train": 600,
+        "n_test": 100,
+    }
 
     data = load_mnist(out, device="cpu")
     assert data.train.x.dtype == torch.float32 and data.train.y.dtype == torch.int64
@@ -84,10 +91,13 @@ def test_mnist_train_size_keeps_the_first_images(raw):
     assert blob["x_test"].shape == (100, 784)  # the test set is never subsampled
 
 
-@pytest.mark.parametrize("validation_size, train_size, cause", [
-    (600, None, r"validation_size = 600 must be in 1\.\.599"),
-    (10, 601, r"train_size = 601 is not in 1\.\.600"),
-])
+@pytest.mark.parametrize(
+    "validation_size, train_size, cause",
+    [
+        (600, None, r"validation_size = 600 must be in 1\.\.599"),
+        (10, 601, r"train_size = 601 is not in 1\.\.600"),
+    ],
+)
 def test_mnist_impossible_sizes(raw, validation_size, train_size, cause):
     with pytest.raises(PrepareError, match=cause):
         preprocess_mnist.run(raw / "mnist", validation_size, train_size)
@@ -115,8 +125,9 @@ def test_truncated_raw_file_is_caught_by_preprocess(raw, tmp_path, monkeypatch):
 
 def _train_mlp(x_train, y_train, epochs=3, hidden=32, seed=0) -> torch.nn.Module:
     torch.manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(x_train[0].numel(), hidden),
-                                torch.nn.ReLU(), torch.nn.Linear(hidden, 10))
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(x_train[0].numel(), hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10)
+    )
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     for _ in range(epochs):
         for idx in torch.randperm(len(x_train)).split(10):
@@ -149,11 +160,11 @@ def test_mnist_fixture_structure_is_hand_checkable():
 # ---------------------------------------------------------------------------------------------
 # CIFAR-10 transforms (paper §4, Table 3)
 
+
 def correlated_images(n: int, seed: int, shift: float = 0.0) -> torch.Tensor:
     """uint8 (n, 3, 4, 4) images whose 48 pixels are correlated: Gaussian with covariance
     Q diag(s^2) Q^T, Q a fixed random rotation, s from 0.5 to 3 (pixel std about 5 to 30)."""
-    q, _ = torch.linalg.qr(torch.randn(48, 48, generator=torch.Generator().manual_seed(0),
-                                       dtype=torch.float64))
+    q, _ = torch.linalg.qr(torch.randn(48, 48, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
     mixing = q @ torch.diag(torch.linspace(0.5, 3.0, 48, dtype=torch.float64)) @ q.T
     z = torch.randn(n, 48, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     x = 128 + shift + 10 * z @ mixing
@@ -188,7 +199,7 @@ def test_default_zca_regulariser_is_the_authors_and_whitens_as_applied():
     from stages.params import load_params
 
     eps = load_params().cifar10.zca_epsilon
-    assert eps == pytest.approx(1e-5 / 255 ** 2, rel=1e-12)
+    assert eps == pytest.approx(1e-5 / 255**2, rel=1e-12)
     x = correlated_images(4000, seed=5).reshape(4000, -1)
     x[:, 7] = 200  # one constant pixel: a direction of zero variance
     x = x.reshape(4000, 3, 4, 4)
@@ -199,8 +210,7 @@ def test_default_zca_regulariser_is_the_authors_and_whitens_as_applied():
     centred = z - z.mean(0)
     projected = centred @ u  # whitened data in the eigenbasis of the raw covariance
     cov = projected.T @ projected / len(z)
-    torch.testing.assert_close(cov[strong][:, strong], torch.eye(47, dtype=torch.float64),
-                               atol=2e-3, rtol=0)
+    torch.testing.assert_close(cov[strong][:, strong], torch.eye(47, dtype=torch.float64), atol=2e-3, rtol=0)
     assert projected[:, ~strong].abs().max() < 1e-3
 
 
@@ -211,7 +221,7 @@ def test_zca_matches_an_svd_computation():
     flat = x.reshape(len(x), -1).numpy().astype(np.float64) / 255
     centred = flat - flat.mean(0)
     _, s, vt = np.linalg.svd(centred / np.sqrt(len(x)), full_matrices=False)
-    w_ref = vt.T @ np.diag(1 / np.sqrt(s ** 2 + eps)) @ vt
+    w_ref = vt.T @ np.diag(1 / np.sqrt(s**2 + eps)) @ vt
     transform = fit_zca(x, epsilon=eps, gcn=False)
     np.testing.assert_allclose(transform["mean"].numpy(), flat.mean(0), rtol=0, atol=1e-6)
     np.testing.assert_allclose(transform["W"].numpy(), w_ref, rtol=1e-4, atol=1e-4)
@@ -243,9 +253,14 @@ def test_zca_with_gcn():
 
 
 def _arrays(x_train, x_test) -> CifarArrays:
-    return CifarArrays(x_train=x_train.numpy(), y_train=np.arange(len(x_train)) % 10,
-                       x_test=x_test.numpy(), y_test=np.arange(len(x_test)) % 10,
-                       label_names=None, member_md5={})
+    return CifarArrays(
+        x_train=x_train.numpy(),
+        y_train=np.arange(len(x_train)) % 10,
+        x_test=x_test.numpy(),
+        y_test=np.arange(len(x_test)) % 10,
+        label_names=None,
+        member_md5={},
+    )
 
 
 @pytest.mark.parametrize("prep", ["zca", "simple"])
@@ -266,8 +281,15 @@ def test_transform_is_fitted_on_the_training_set_only(prep):
 
 def test_train_size_subsamples_before_fitting():
     x_train = correlated_images(1000, seed=9)
-    blob = prepare_cifar(_arrays(x_train, x_train[:10]), prep="simple", train_size=400, zca_epsilon=1,
-                         gcn=False, dataset="t", verified=True)
+    blob = prepare_cifar(
+        _arrays(x_train, x_train[:10]),
+        prep="simple",
+        train_size=400,
+        zca_epsilon=1,
+        gcn=False,
+        dataset="t",
+        verified=True,
+    )
     assert torch.equal(blob["x_train"], x_train[:400]) and blob["meta"]["n_train"] == 400
     assert blob["transform"] == fit_simple(x_train[:400])
 
@@ -292,8 +314,14 @@ def test_cifar_stage_and_loader(raw, tmp_path, monkeypatch):
     assert blob["x_train"].dtype == torch.uint8 and blob["x_train"].shape == (500, 3, 32, 32)
     np.testing.assert_array_equal(blob["x_train"].numpy(), images)
     np.testing.assert_array_equal(blob["y_train"].numpy(), labels)
-    assert blob["meta"] == {"dataset": "cifar-10", "verified": False, "prep": "simple",
-                            "train_size": None, "n_train": 500, "n_test": 100}
+    assert blob["meta"] == {
+        "dataset": "cifar-10",
+        "verified": False,
+        "prep": "simple",
+        "train_size": None,
+        "n_train": 500,
+        "n_test": 100,
+    }
     data = load_cifar(out)
     assert data.train.x.shape == (500, 3, 32, 32) and data.test.x.shape == (100, 3, 32, 32)
     assert data.train.x.dtype == torch.float32 and data.train.y.dtype == torch.int64
@@ -307,18 +335,17 @@ def test_cifar_stage_and_loader(raw, tmp_path, monkeypatch):
 
 def test_load_cifar_applies_a_stored_zca(tmp_path):
     x_train, x_test = correlated_images(1000, seed=11), correlated_images(100, seed=12)
-    blob = prepare_cifar(_arrays(x_train, x_test), prep="zca", train_size=None, zca_epsilon=1e-7,
-                         gcn=False, dataset="t", verified=True)
+    blob = prepare_cifar(
+        _arrays(x_train, x_test), prep="zca", train_size=None, zca_epsilon=1e-7, gcn=False, dataset="t", verified=True
+    )
     save_checked(blob, tmp_path / "zca.pt")
     data = load_cifar(tmp_path / "zca.pt")
-    torch.testing.assert_close(covariance(data.train.x), torch.eye(48, dtype=torch.float64),
-                               atol=5e-3, rtol=0)
+    torch.testing.assert_close(covariance(data.train.x), torch.eye(48, dtype=torch.float64), atol=5e-3, rtol=0)
     assert data.test.x.shape == (100, 3, 4, 4) and data.meta["prep"] == "zca"
 
 
 def test_cifar_stage_errors_are_one_line(raw, tmp_path, monkeypatch):
     _params_in(tmp_path, monkeypatch, cifar10={"train_size": 501})
     with pytest.raises(SystemExit, match=r"^preprocess_cifar: train_size = 501 is not in 1\.\.500"):
-        preprocess_cifar.main(["--prep", "zca", "--raw", str(raw / "cifar-10"),
-                               "--out", str(tmp_path / "x.pt")])
+        preprocess_cifar.main(["--prep", "zca", "--raw", str(raw / "cifar-10"), "--out", str(tmp_path / "x.pt")])
     assert not (tmp_path / "x.pt").exists()

@@ -55,9 +55,26 @@ def workspace(tmp_path, monkeypatch):
 
 def train(method: str, split: str = "fit", epochs_seen: list | None = None, monkeypatch=None):
     key = f"mnist-relu-16-{method}" + ("-fit" if split == "fit" else "")
-    train_mnist.main(["--method", method, "--split", split, "--dataset", "mnist", "--activation", "relu",
-                      "--units", "16", "--data", "data/processed/mnist.pt", "--model", f"models/{key}.pt",
-                      "--run-dir", f"runs/{key}"])
+    train_mnist.main(
+        [
+            "--method",
+            method,
+            "--split",
+            split,
+            "--dataset",
+            "mnist",
+            "--activation",
+            "relu",
+            "--units",
+            "16",
+            "--data",
+            "data/processed/mnist.pt",
+            "--model",
+            f"models/{key}.pt",
+            "--run-dir",
+            f"runs/{key}",
+        ]
+    )
     return Path(f"models/{key}.pt"), Path(f"runs/{key}")
 
 
@@ -67,14 +84,36 @@ def md5(path: Path) -> str:
 
 # --------------------------------------------------------------------------------- byte identity
 
+
 def run_pipeline_stages(ws: Path) -> None:
     for method in ("backprop", "adversarial", "dropout"):
         train(method)
-    attack.main(["--data", "data/processed/mnist.pt", "--source", "models/mnist-relu-16-backprop-fit.pt",
-                 "--adversarial", "models/mnist-relu-16-adversarial-fit.pt", "--out", "runs/attack/mnist.json"])
-    analyze.main(["--data", "data/processed/mnist.pt", "--backprop", "models/mnist-relu-16-backprop-fit.pt",
-                  "--adversarial", "models/mnist-relu-16-adversarial-fit.pt",
-                  "--dropout", "models/mnist-relu-16-dropout-fit.pt", "--out", "runs/analysis/mnist"])
+    attack.main(
+        [
+            "--data",
+            "data/processed/mnist.pt",
+            "--source",
+            "models/mnist-relu-16-backprop-fit.pt",
+            "--adversarial",
+            "models/mnist-relu-16-adversarial-fit.pt",
+            "--out",
+            "runs/attack/mnist.json",
+        ]
+    )
+    analyze.main(
+        [
+            "--data",
+            "data/processed/mnist.pt",
+            "--backprop",
+            "models/mnist-relu-16-backprop-fit.pt",
+            "--adversarial",
+            "models/mnist-relu-16-adversarial-fit.pt",
+            "--dropout",
+            "models/mnist-relu-16-dropout-fit.pt",
+            "--out",
+            "runs/analysis/mnist",
+        ]
+    )
 
 
 def test_two_runs_in_two_folders_write_byte_identical_outputs(tmp_path, monkeypatch):
@@ -93,11 +132,18 @@ def test_two_runs_in_two_folders_write_byte_identical_outputs(tmp_path, monkeypa
         run_pipeline_stages(ws)
         folders.append(ws)
     a, b = folders
-    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file()
-                   and p.parts[len(a.parts)] in ("data", "models", "runs"))
+    files = sorted(
+        p.relative_to(a) for p in a.rglob("*") if p.is_file() and p.parts[len(a.parts)] in ("data", "models", "runs")
+    )
     assert {f.suffix for f in files} >= {".pt", ".csv", ".json", ".png"}
-    assert sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file()
-                  and p.parts[len(b.parts)] in ("data", "models", "runs")) == files
+    assert (
+        sorted(
+            p.relative_to(b)
+            for p in b.rglob("*")
+            if p.is_file() and p.parts[len(b.parts)] in ("data", "models", "runs")
+        )
+        == files
+    )
     for rel in files:
         if rel.name == "metrics.json":
             ja, jb = (json.loads((d / rel).read_text()) for d in (a, b))
@@ -115,10 +161,20 @@ def test_torch_files_hold_no_file_name(tmp_path):
 
 # --------------------------------------------------------------------------------- resume keys
 
+
 def test_the_code_digest_covers_the_stage_its_folders_and_nothing_else(tmp_path):
-    for rel in ("stages/__init__.py", "stages/common.py", "stages/params.py", "stages/train_mnist.py",
-                "stages/report.py", "advgrad/__init__.py", "advgrad/core/training.py", "advgrad/mnist/model.py",
-                "advgrad/cifar/trainer.py", "advgrad/report/tables.py"):
+    for rel in (
+        "stages/__init__.py",
+        "stages/common.py",
+        "stages/params.py",
+        "stages/train_mnist.py",
+        "stages/report.py",
+        "advgrad/__init__.py",
+        "advgrad/core/training.py",
+        "advgrad/mnist/model.py",
+        "advgrad/cifar/trainer.py",
+        "advgrad/report/tables.py",
+    ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("x = 1\n")
     before = common.code_digest("train_mnist", tmp_path)
@@ -133,8 +189,9 @@ def test_the_code_digest_covers_the_stage_its_folders_and_nothing_else(tmp_path)
     assert common.code_digest("train_mnist", tmp_path) != before
 
 
-def test_editing_a_code_dependency_discards_the_checkpoint(workspace, monkeypatch,
-                                                           caplog, interrupt_after, record_epochs):
+def test_editing_a_code_dependency_discards_the_checkpoint(
+    workspace, monkeypatch, caplog, interrupt_after, record_epochs
+):
     # A copy of the project's code: editing a module in it changes the resume key.
     code = workspace.parent / "code"
     for package in ("advgrad", "stages"):
@@ -155,8 +212,9 @@ def test_editing_a_code_dependency_discards_the_checkpoint(workspace, monkeypatc
     assert "a checkpoint of another configuration, code or torch version" in caplog.text
 
 
-def test_a_corrupt_checkpoint_is_set_aside_and_training_starts_afresh(workspace, caplog, interrupt_after,
-                                                                      record_epochs):
+def test_a_corrupt_checkpoint_is_set_aside_and_training_starts_afresh(
+    workspace, caplog, interrupt_after, record_epochs
+):
     resume_training = interrupt_after(1)
     with pytest.raises(SystemExit):
         train("backprop")
@@ -182,8 +240,9 @@ def test_no_resume_starts_from_scratch(workspace, monkeypatch, interrupt_after, 
     assert seen == [1, 2, 3]
 
 
-def test_a_relative_resume_dir_belongs_to_the_repository_not_the_working_copy(workspace, monkeypatch,
-                                                                              interrupt_after, record_epochs):
+def test_a_relative_resume_dir_belongs_to_the_repository_not_the_working_copy(
+    workspace, monkeypatch, interrupt_after, record_epochs
+):
     """`dvc exp run --queue` runs a stage in a temporary copy of the repository (deleted
     afterwards) with DVC_ROOT = the repository: the checkpoint must outlive the copy."""
     repo = workspace.parent / "repo"
@@ -209,13 +268,32 @@ def test_a_relative_resume_dir_belongs_to_the_repository_not_the_working_copy(wo
 
 # --------------------------------------------------------------------------------- signals
 
+
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_and_ctrl_c_end_the_stage_cleanly_after_a_checkpoint(workspace, sig, code):
     toy_params(workspace, epochs=400)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "stages.train_mnist", "--method", "backprop", "--split", "fit", "--dataset", "mnist",
-           "--activation", "relu", "--units", "16", "--data", "data/processed/mnist.pt",
-           "--model", "models/m.pt", "--run-dir", "runs/m"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "stages.train_mnist",
+        "--method",
+        "backprop",
+        "--split",
+        "fit",
+        "--dataset",
+        "mnist",
+        "--activation",
+        "relu",
+        "--units",
+        "16",
+        "--data",
+        "data/processed/mnist.pt",
+        "--model",
+        "models/m.pt",
+        "--run-dir",
+        "runs/m",
+    ]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
     resume = Path(os.environ["ADVGRAD_RESUME_DIR"])
     deadline = time.time() + 60
@@ -235,9 +313,15 @@ def test_sigterm_and_ctrl_c_end_the_stage_cleanly_after_a_checkpoint(workspace, 
 
 # --------------------------------------------------------------------------------- one-line errors
 
-@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"),
-                                   RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 32"),
-                                   PermissionError(errno.EACCES, "Permission denied")])
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.ENOSPC, "No space left on device"),
+        RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 32"),
+        PermissionError(errno.EACCES, "Permission denied"),
+    ],
+)
 def test_an_output_that_cannot_be_written_is_one_line_and_leaves_nothing(workspace, monkeypatch, capsys, error):
     real_save = torch.save
 
@@ -278,14 +362,40 @@ def test_a_corrupt_model_read_by_an_evaluation_stage_is_one_line_naming_the_file
         flip_a_tensor_byte(model)
     else:
         model.unlink()
-    argv = {"attack": (attack.main, ["--data", "data/processed/mnist.pt", "--source",
-                                     "models/mnist-relu-16-backprop-fit.pt", "--adversarial", str(model),
-                                     "--out", "runs/attack/mnist.json"]),
-            "analyze": (analyze.main, ["--data", "data/processed/mnist.pt", "--backprop",
-                                       "models/mnist-relu-16-backprop-fit.pt", "--adversarial", str(model),
-                                       "--dropout", "models/mnist-relu-16-dropout-fit.pt", "--out", "runs/an"]),
-            "robustness": (robustness.main, ["--data", "data/processed/mnist.pt", "--model", str(model),
-                                             "--out", "runs/wb.csv"])}
+    argv = {
+        "attack": (
+            attack.main,
+            [
+                "--data",
+                "data/processed/mnist.pt",
+                "--source",
+                "models/mnist-relu-16-backprop-fit.pt",
+                "--adversarial",
+                str(model),
+                "--out",
+                "runs/attack/mnist.json",
+            ],
+        ),
+        "analyze": (
+            analyze.main,
+            [
+                "--data",
+                "data/processed/mnist.pt",
+                "--backprop",
+                "models/mnist-relu-16-backprop-fit.pt",
+                "--adversarial",
+                str(model),
+                "--dropout",
+                "models/mnist-relu-16-dropout-fit.pt",
+                "--out",
+                "runs/an",
+            ],
+        ),
+        "robustness": (
+            robustness.main,
+            ["--data", "data/processed/mnist.pt", "--model", str(model), "--out", "runs/wb.csv"],
+        ),
+    }
     fn, args = argv[stage]
     with pytest.raises(SystemExit) as stop:
         fn(args)
@@ -300,8 +410,9 @@ def flip_a_tensor_byte(path: Path) -> None:
     with zipfile.ZipFile(path) as zf:
         info = max(zf.infolist(), key=lambda i: i.file_size)
     data = bytearray(path.read_bytes())
-    name_len, extra_len = (int.from_bytes(data[info.header_offset + k:info.header_offset + k + 2], "little")
-                           for k in (26, 28))
+    name_len, extra_len = (
+        int.from_bytes(data[info.header_offset + k : info.header_offset + k + 2], "little") for k in (26, 28)
+    )
     offset = info.header_offset + 30 + name_len + extra_len + info.file_size // 2
     data[offset] ^= 0x10
     path.write_bytes(bytes(data))
@@ -324,6 +435,7 @@ def test_output_error_names_the_file(tmp_path):
 
 # --------------------------------------------------------------------------------- leftovers, params
 
+
 def test_a_download_killed_midway_leaves_nothing_the_next_run_keeps(tmp_path):
     mirror = write_mnist_mirror(tmp_path / "mirror", n_train=300, n_test=60).parent
     raw = tmp_path / "data" / "raw"
@@ -341,14 +453,34 @@ def test_every_stage_validates_params_before_any_work(workspace, monkeypatch):
     raw["cifar10"]["dropout"]["fc"] = 1.5  # a typo in a branch the stage does not even use
     Path("params.yaml").write_text(yaml.safe_dump(raw))
     monkeypatch.setattr(download, "fetch_dataset", lambda *a, **k: pytest.fail("download started"))
-    calls = [(download.main, ["--dataset", "mnist", "--out", "data/raw/x"]),
-             (preprocess_mnist.main, ["--raw", "data/raw/mnist", "--out", "data/processed/x.pt"]),
-             (train_mnist.main, ["--method", "backprop", "--split", "fit", "--dataset", "mnist", "--activation",
-                                 "relu", "--units", "16", "--data", "data/processed/mnist.pt", "--model", "m.pt",
-                                 "--run-dir", "r"]),
-             (attack.main, ["--data", "d", "--source", "s", "--adversarial", "a", "--out", "o"]),
-             (robustness.main, ["--data", "d", "--model", "m", "--out", "o"]),
-             (analyze.main, ["--data", "d", "--backprop", "b", "--adversarial", "a", "--dropout", "x", "--out", "o"])]
+    calls = [
+        (download.main, ["--dataset", "mnist", "--out", "data/raw/x"]),
+        (preprocess_mnist.main, ["--raw", "data/raw/mnist", "--out", "data/processed/x.pt"]),
+        (
+            train_mnist.main,
+            [
+                "--method",
+                "backprop",
+                "--split",
+                "fit",
+                "--dataset",
+                "mnist",
+                "--activation",
+                "relu",
+                "--units",
+                "16",
+                "--data",
+                "data/processed/mnist.pt",
+                "--model",
+                "m.pt",
+                "--run-dir",
+                "r",
+            ],
+        ),
+        (attack.main, ["--data", "d", "--source", "s", "--adversarial", "a", "--out", "o"]),
+        (robustness.main, ["--data", "d", "--model", "m", "--out", "o"]),
+        (analyze.main, ["--data", "d", "--backprop", "b", "--adversarial", "a", "--dropout", "x", "--out", "o"]),
+    ]
     for fn, argv in calls:
         with pytest.raises(SystemExit) as stop:
             fn(argv)

@@ -22,7 +22,7 @@ LR = {"logistic": 0.5, "tanh": 0.2, "relu": 0.3}  # large, so one step visibly m
 
 def _batch(seed=7):
     g = torch.Generator().manual_seed(seed)
-    x = torch.rand(len(SEEDS), B, SIZES[0], generator=g)          # (S, B, in)
+    x = torch.rand(len(SEEDS), B, SIZES[0], generator=g)  # (S, B, in)
     y = torch.randint(0, SIZES[-1], (len(SEEDS), B), generator=g)  # (S, B)
     return x, y
 
@@ -49,13 +49,17 @@ def _assert_match(model, copies, **tol):
 
 # --- configuration and initialisation --------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, word", [
-    (dict(sizes=(784,), activation="relu"), "sizes"),
-    (dict(sizes=(784, 0, 10), activation="relu"), "sizes"),
-    (dict(sizes=(784, 10), activation="softplus"), "activation"),
-    (dict(sizes=(784, 10), activation="relu", dropout_input=1.0), "dropout_input"),
-    (dict(sizes=(784, 10), activation="relu", dropout_hidden=-0.1), "dropout_hidden"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        (dict(sizes=(784,), activation="relu"), "sizes"),
+        (dict(sizes=(784, 0, 10), activation="relu"), "sizes"),
+        (dict(sizes=(784, 10), activation="softplus"), "activation"),
+        (dict(sizes=(784, 10), activation="relu", dropout_input=1.0), "dropout_input"),
+        (dict(sizes=(784, 10), activation="relu", dropout_hidden=-0.1), "dropout_hidden"),
+    ],
+)
 def test_config_rejects_invalid_values(kwargs, word):
     with pytest.raises(ValueError, match=word):
         MLPConfig(**kwargs)
@@ -81,6 +85,7 @@ def test_initial_weights_shapes_statistics_and_per_seed_independence():
 
 # --- forward, loss, evaluation ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_forward_and_per_seed_loss_match_module_copies(activation):
     cfg = MLPConfig(SIZES, activation)
@@ -103,6 +108,7 @@ def test_forward_and_per_seed_loss_match_module_copies(activation):
 
 # --- the training step -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("eps", [0.0, 0.08])
 @pytest.mark.parametrize("dropout", [False, True], ids=["plain", "dropout"])
@@ -115,8 +121,9 @@ def test_stacked_step_equals_per_seed_reference_steps(activation, eps, dropout, 
     opt = torch.optim.SGD(model.parameters(), lr=LR[activation])
     _, losses = adversarial_step(model, bce_loss, opt, x, y, eps, clip)
     for s, copy in enumerate(copies):
-        _, j = adversarial_step(copy, bce_loss, torch.optim.SGD(copy.parameters(), lr=LR[activation]),
-                                x[s], y[s], eps, clip)
+        _, j = adversarial_step(
+            copy, bce_loss, torch.optim.SGD(copy.parameters(), lr=LR[activation]), x[s], y[s], eps, clip
+        )
         torch.testing.assert_close(losses[s], j)
     _assert_match(model, copies, rtol=1e-5, atol=1e-6)
     # The step moved the weights, so the comparison above is not trivially true.
@@ -132,8 +139,9 @@ def test_stacked_goodfellow_step_equals_per_seed_reference_steps(activation, dro
     opt = torch.optim.SGD(model.parameters(), lr=LR[activation])
     _, losses = goodfellow_step(model, bce_loss, opt, x, y, 0.08, 0.5)
     for s, copy in enumerate(copies):
-        _, j = goodfellow_step(copy, bce_loss, torch.optim.SGD(copy.parameters(), lr=LR[activation]),
-                               x[s], y[s], 0.08, 0.5)
+        _, j = goodfellow_step(
+            copy, bce_loss, torch.optim.SGD(copy.parameters(), lr=LR[activation]), x[s], y[s], 0.08, 0.5
+        )
         torch.testing.assert_close(losses[s], j)
     _assert_match(model, copies, rtol=1e-5, atol=1e-6)
     # It is not Algorithm 1: the clean pass moves the weights too.
@@ -167,6 +175,7 @@ def test_adversarial_step_differs_from_standard_step():
 
 
 # --- dropout ---------------------------------------------------------------------------------
+
 
 def test_dropout_masks_are_inverted_per_seed_fresh_and_reproducible():
     drop = SeededDropout(0.2, stacked=True)

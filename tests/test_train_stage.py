@@ -33,11 +33,31 @@ def setup(tmp_path, monkeypatch):
 
 
 def train(tmp, data, name, method="adversarial"):
-    train_mnist.main(["--method", method, "--split", "train", "--dataset", "mnist",
-                      "--activation", "relu", "--units", "16", "--data", str(data),
-                      "--model", str(tmp / name / "model.pt"), "--run-dir", str(tmp / name)])
-    return (torch.load(tmp / name / "model.pt", weights_only=False),
-            (tmp / name / "curves.csv").read_text(), json.loads((tmp / name / "metrics.json").read_text()))
+    train_mnist.main(
+        [
+            "--method",
+            method,
+            "--split",
+            "train",
+            "--dataset",
+            "mnist",
+            "--activation",
+            "relu",
+            "--units",
+            "16",
+            "--data",
+            str(data),
+            "--model",
+            str(tmp / name / "model.pt"),
+            "--run-dir",
+            str(tmp / name),
+        ]
+    )
+    return (
+        torch.load(tmp / name / "model.pt", weights_only=False),
+        (tmp / name / "curves.csv").read_text(),
+        json.loads((tmp / name / "metrics.json").read_text()),
+    )
 
 
 def test_same_params_give_bit_identical_results(setup):
@@ -45,12 +65,14 @@ def test_same_params_give_bit_identical_results(setup):
     m1, c1, j1 = train(tmp, data, "a")
     m2, c2, j2 = train(tmp, data, "b")
     assert c1 == c2 and j1 == j2
-    assert all(torch.equal(sd1[k], sd2[k])
-               for sd1, sd2 in zip(m1["state_dicts"], m2["state_dicts"], strict=True) for k in sd1)
+    assert all(
+        torch.equal(sd1[k], sd2[k]) for sd1, sd2 in zip(m1["state_dicts"], m2["state_dicts"], strict=True) for k in sd1
+    )
 
 
-def test_interrupted_stage_resumes_from_its_last_epoch_with_the_same_result(setup, capsys, interrupt_after,
-                                                                             record_epochs):
+def test_interrupted_stage_resumes_from_its_last_epoch_with_the_same_result(
+    setup, capsys, interrupt_after, record_epochs
+):
     tmp, data = setup
     full = train(tmp, data, "full")
 
@@ -71,8 +93,11 @@ def test_interrupted_stage_resumes_from_its_last_epoch_with_the_same_result(setu
     assert saves == [1, 2]
     assert trained == [3, 4]  # a resume happened: only the remaining epochs were trained
     assert resumed[1] == full[1] and resumed[2] == full[2]
-    assert all(torch.equal(a[k], b[k]) for a, b in zip(full[0]["state_dicts"], resumed[0]["state_dicts"],
-                                                      strict=True) for k in a)
+    assert all(
+        torch.equal(a[k], b[k])
+        for a, b in zip(full[0]["state_dicts"], resumed[0]["state_dicts"], strict=True)
+        for k in a
+    )
     assert list((tmp / "resume").iterdir()) == []  # removed on success
 
 
@@ -181,7 +206,24 @@ def test_each_mnist_method_gets_the_papers_settings_and_only_its_own(method, act
 @pytest.mark.parametrize("split, n", [("train", 300), ("fit", 250)])
 def test_the_fit_split_leaves_out_the_validation_images(setup, split, n):
     tmp, data = setup
-    train_mnist.main(["--method", "backprop", "--split", split, "--dataset", "mnist", "--activation", "relu",
-                      "--units", "16", "--data", str(data), "--model", str(tmp / split / "m.pt"),
-                      "--run-dir", str(tmp / split)])
+    train_mnist.main(
+        [
+            "--method",
+            "backprop",
+            "--split",
+            split,
+            "--dataset",
+            "mnist",
+            "--activation",
+            "relu",
+            "--units",
+            "16",
+            "--data",
+            str(data),
+            "--model",
+            str(tmp / split / "m.pt"),
+            "--run-dir",
+            str(tmp / split),
+        ]
+    )
     assert json.loads((tmp / split / "metrics.json").read_text())["n_train"] == n

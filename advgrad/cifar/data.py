@@ -66,7 +66,7 @@ def fit_zca(x_uint8: torch.Tensor, epsilon: float, gcn: bool) -> dict:
 
     def chunks():  # (CHUNK, D) float64 at a time: 50000 x 3072 in float64 would be 1.2 GB
         for start in range(0, n, CHUNK):
-            rows = _unit(x_uint8[start:start + CHUNK], torch.float64)
+            rows = _unit(x_uint8[start : start + CHUNK], torch.float64)
             yield _gcn(rows) if gcn else rows
 
     mean = sum(rows.sum(dim=0) for rows in chunks()) / n  # (D,)
@@ -78,8 +78,7 @@ def fit_zca(x_uint8: torch.Tensor, epsilon: float, gcn: bool) -> dict:
     lam, u = torch.linalg.eigh(cov)
     lam = lam.clamp_min(0)  # round-off can make the eigenvalues of a singular C slightly negative
     w = (u * (lam + epsilon).rsqrt()) @ u.T  # U diag(1/sqrt(lambda + eps)) U^T
-    return {"kind": "zca", "gcn": gcn, "epsilon": epsilon,
-            "mean": mean.to(torch.float32), "W": w.to(torch.float32)}
+    return {"kind": "zca", "gcn": gcn, "epsilon": epsilon, "mean": mean.to(torch.float32), "W": w.to(torch.float32)}
 
 
 def apply_transform(x_uint8: torch.Tensor, transform: dict) -> torch.Tensor:
@@ -92,17 +91,25 @@ def apply_transform(x_uint8: torch.Tensor, transform: dict) -> torch.Tensor:
         w = transform["W"].to(x.device)  # (D, D)
         out = torch.empty_like(x)
         for start in range(0, len(x), CHUNK):
-            rows = x[start:start + CHUNK]
+            rows = x[start : start + CHUNK]
             if transform["gcn"]:
                 rows = _gcn(rows)
-            out[start:start + CHUNK] = (rows - mean) @ w
+            out[start : start + CHUNK] = (rows - mean) @ w
     else:
         raise ValueError(f"unknown transform kind {transform['kind']!r}")
     return out.reshape(x_uint8.shape)
 
 
-def prepare_cifar(arrays: CifarArrays, *, prep: str, train_size: int | None, zca_epsilon: float,
-                  gcn: bool, dataset: str, verified: bool) -> dict:
+def prepare_cifar(
+    arrays: CifarArrays,
+    *,
+    prep: str,
+    train_size: int | None,
+    zca_epsilon: float,
+    gcn: bool,
+    dataset: str,
+    verified: bool,
+) -> dict:
     """The stored CIFAR-10 dataset: uint8 images and labels plus the transform fitted on the
     (subsampled: first `train_size` images) training set only."""
     n = training_size(len(arrays.x_train), train_size)
@@ -119,8 +126,14 @@ def prepare_cifar(arrays: CifarArrays, *, prep: str, train_size: int | None, zca
         "x_test": torch.as_tensor(arrays.x_test),  # (M, 3, 32, 32) uint8
         "y_test": torch.as_tensor(arrays.y_test).to(torch.uint8),  # (M,)
         "transform": transform,
-        "meta": {"dataset": dataset, "verified": bool(verified), "prep": prep,
-                 "train_size": train_size, "n_train": n, "n_test": len(arrays.x_test)},
+        "meta": {
+            "dataset": dataset,
+            "verified": bool(verified),
+            "prep": prep,
+            "train_size": train_size,
+            "n_train": n,
+            "n_test": len(arrays.x_test),
+        },
     }
 
 
@@ -132,5 +145,6 @@ def load_cifar(path: str | Path, device: str | torch.device = "cpu") -> CifarDat
     def split(x_uint8: torch.Tensor, y: torch.Tensor) -> Split:
         return Split(apply_transform(x_uint8.to(device), blob["transform"]), y.to(device).long())
 
-    return CifarData(train=split(blob["x_train"], blob["y_train"]),
-                     test=split(blob["x_test"], blob["y_test"]), meta=blob["meta"])
+    return CifarData(
+        train=split(blob["x_train"], blob["y_train"]), test=split(blob["x_test"], blob["y_test"]), meta=blob["meta"]
+    )

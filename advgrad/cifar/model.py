@@ -27,8 +27,19 @@ from torch import nn
 from advgrad.core.dropout import SeededDropout
 from advgrad.core.names import CIFAR_ARCHS, CONV_DROPOUT_POSITIONS, NUM_CLASSES
 
-__all__ = ["CifarMLP", "CifarConvNet", "ConvBlock", "build_model", "init_weights_",
-           "from_entry", "apply_max_norm_", "CIFAR_SHAPE", "NUM_CLASSES", "ARCHS", "CONV_DROPOUT_POSITIONS"]
+__all__ = [
+    "CifarMLP",
+    "CifarConvNet",
+    "ConvBlock",
+    "build_model",
+    "init_weights_",
+    "from_entry",
+    "apply_max_norm_",
+    "CIFAR_SHAPE",
+    "NUM_CLASSES",
+    "ARCHS",
+    "CONV_DROPOUT_POSITIONS",
+]
 
 CIFAR_SHAPE = (3, 32, 32)
 ARCHS = CIFAR_ARCHS
@@ -45,10 +56,10 @@ class CifarMLP(nn.Module):
         self.drop_input, self.drop_fc = SeededDropout(p_input), SeededDropout(p_fc)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.drop_input(x.flatten(1))              # (B, 3072)
-        h = self.drop_fc(F.relu(self.fc1(x)))          # (B, units)
-        h = self.drop_fc(F.relu(self.fc2(h)))          # (B, units)
-        return self.out(h)                             # (B, 10) logits
+        x = self.drop_input(x.flatten(1))  # (B, 3072)
+        h = self.drop_fc(F.relu(self.fc1(x)))  # (B, units)
+        h = self.drop_fc(F.relu(self.fc2(h)))  # (B, units)
+        return self.out(h)  # (B, 10) logits
 
 
 class ConvBlock(nn.Module):
@@ -58,8 +69,9 @@ class ConvBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, p_drop: float = 0.0, position: str = "before_pool"):
         super().__init__()
         if position not in CONV_DROPOUT_POSITIONS:
-            raise ValueError(f"ConvBlock: dropout position {position!r} is invalid; allowed: "
-                             f"{', '.join(CONV_DROPOUT_POSITIONS)}")
+            raise ValueError(
+                f"ConvBlock: dropout position {position!r} is invalid; allowed: {', '.join(CONV_DROPOUT_POSITIONS)}"
+            )
         self.conv = nn.Conv2d(c_in, c_out, kernel_size=5, padding=2)
         self.drop, self.position = SeededDropout(p_drop), position
 
@@ -79,15 +91,20 @@ class CifarConvNet(nn.Module):
     `p_conv` holds the dropout rates of the three conv blocks (a single rate is used for all).
     """
 
-    def __init__(self, p_input: float = 0.0, p_conv: float | tuple[float, ...] = 0.0, p_fc: float = 0.0,
-                 conv_dropout_position: str = "before_pool"):
+    def __init__(
+        self,
+        p_input: float = 0.0,
+        p_conv: float | tuple[float, ...] = 0.0,
+        p_fc: float = 0.0,
+        conv_dropout_position: str = "before_pool",
+    ):
         super().__init__()
         rates = (p_conv,) * 3 if isinstance(p_conv, (int, float)) else tuple(p_conv)
         if len(rates) != 3:
             raise ValueError(f"CifarConvNet: p_conv needs 3 rates (one per conv block), got {p_conv!r}")
         pos = conv_dropout_position
-        self.block1 = ConvBlock(3, 96, rates[0], pos)     # (B, 96, 15, 15)
-        self.block2 = ConvBlock(96, 128, rates[1], pos)   # (B, 128, 7, 7)
+        self.block1 = ConvBlock(3, 96, rates[0], pos)  # (B, 96, 15, 15)
+        self.block2 = ConvBlock(96, 128, rates[1], pos)  # (B, 128, 7, 7)
         self.block3 = ConvBlock(128, 256, rates[2], pos)  # (B, 256, 3, 3)
         self.fc1 = nn.Linear(256 * 3 * 3, 2048)
         self.fc2 = nn.Linear(2048, 2048)
@@ -95,16 +112,22 @@ class CifarConvNet(nn.Module):
         self.drop_input, self.drop_fc = SeededDropout(p_input), SeededDropout(p_fc)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.drop_input(x)                                   # (B, 3, 32, 32)
+        x = self.drop_input(x)  # (B, 3, 32, 32)
         x = self.block3(self.block2(self.block1(x))).flatten(1)  # (B, 2304)
-        h = self.drop_fc(F.relu(self.fc1(x)))                    # (B, 2048)
-        h = self.drop_fc(F.relu(self.fc2(h)))                    # (B, 2048)
-        return self.out(h)                                       # (B, 10) logits
+        h = self.drop_fc(F.relu(self.fc1(x)))  # (B, 2048)
+        h = self.drop_fc(F.relu(self.fc2(h)))  # (B, 2048)
+        return self.out(h)  # (B, 10) logits
 
 
-def build_model(arch: str, *, units: int = 3000, p_input: float = 0.0,
-                p_conv: float | tuple[float, ...] = 0.0, p_fc: float = 0.0,
-                conv_dropout_position: str = "before_pool") -> nn.Module:
+def build_model(
+    arch: str,
+    *,
+    units: int = 3000,
+    p_input: float = 0.0,
+    p_conv: float | tuple[float, ...] = 0.0,
+    p_fc: float = 0.0,
+    conv_dropout_position: str = "before_pool",
+) -> nn.Module:
     """`arch` is mlp | conv; dropout rates of 0 mean no dropout. `units` is for the MLP only,
     `p_conv` and `conv_dropout_position` for the conv net only."""
     if arch == "mlp":

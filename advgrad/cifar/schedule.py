@@ -37,16 +37,23 @@ __all__ = ["Action", "HalvingSchedule"]
 
 class Action(enum.StrEnum):
     CONTINUE = "continue"  # train another epoch at the same learning rate
-    HALVE = "halve"        # train another epoch at half the learning rate
-    STOP = "stop"          # training is over; `stop_reason` says why
+    HALVE = "halve"  # train another epoch at half the learning rate
+    STOP = "stop"  # training is over; `stop_reason` says why
 
 
 class HalvingSchedule:
     """Halve the learning rate when the training error stops improving; decide when to stop."""
 
-    def __init__(self, lr: float, *, decay: float = 0.75, max_halvings: int = 8,
-                 target_train_error: float = 1e-4, max_epochs: int = 300,
-                 initial_mean: float | None = 1.0):
+    def __init__(
+        self,
+        lr: float,
+        *,
+        decay: float = 0.75,
+        max_halvings: int = 8,
+        target_train_error: float = 1e-4,
+        max_epochs: int = 300,
+        initial_mean: float | None = 1.0,
+    ):
         if lr <= 0:
             raise ValueError(f"HalvingSchedule: lr must be positive, got {lr}")
         if not 0 <= decay < 1:
@@ -59,19 +66,17 @@ class HalvingSchedule:
         self.target_train_error = target_train_error
         self.max_epochs = max_epochs
         self.mean = initial_mean  # running mean m of the training error; None = first error
-        self.epoch = 0            # epochs reported so far
+        self.epoch = 0  # epochs reported so far
         self.halvings = 0
         self.stop_reason: str | None = None
 
     def step(self, train_error: float) -> Action:
         """Report the training error of the epoch just finished; returns the next action."""
         if self.stop_reason is not None:
-            raise RuntimeError(f"HalvingSchedule: step() after the schedule stopped "
-                               f"({self.stop_reason})")
+            raise RuntimeError(f"HalvingSchedule: step() after the schedule stopped ({self.stop_reason})")
         self.epoch += 1
         first = self.mean is None
-        self.mean = (train_error if first
-                     else self.decay * self.mean + (1 - self.decay) * train_error)
+        self.mean = train_error if first else self.decay * self.mean + (1 - self.decay) * train_error
 
         if train_error <= self.target_train_error:
             self.stop_reason = "target_train_error"
@@ -88,8 +93,13 @@ class HalvingSchedule:
         return Action.CONTINUE
 
     def state_dict(self) -> dict:
-        return {"lr": self.lr, "mean": self.mean, "epoch": self.epoch, "halvings": self.halvings,
-                "stop_reason": self.stop_reason}
+        return {
+            "lr": self.lr,
+            "mean": self.mean,
+            "epoch": self.epoch,
+            "halvings": self.halvings,
+            "stop_reason": self.stop_reason,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.lr, self.mean, self.epoch = state["lr"], state["mean"], state["epoch"]

@@ -60,17 +60,17 @@ CURVE_COLUMNS = ("epoch", "seed", "train_error", "test_error", "online_train_err
 class CifarConfig:
     """Everything that defines one Table 3 configuration. Defaults are the paper's values."""
 
-    arch: str                    # mlp | conv
-    seeds: tuple[int, ...]       # one run per seed, trained in this order
-    lr: float                    # initial learning rate (paper: mlp 0.1, conv 0.5)
-    eps: float = 0.0             # adversarial perturbation (eq. 2); 0 = plain back-propagation
-    momentum: float = 0.0        # paper: conv 0.9, mlp 0
+    arch: str  # mlp | conv
+    seeds: tuple[int, ...]  # one run per seed, trained in this order
+    lr: float  # initial learning rate (paper: mlp 0.1, conv 0.5)
+    eps: float = 0.0  # adversarial perturbation (eq. 2); 0 = plain back-propagation
+    momentum: float = 0.0  # paper: conv 0.9, mlp 0
     # torch.optim.SGD's dampening: v = momentum * v + (1 - dampening) * g. PyTorch's default is
     # 0; Torch7's optim.sgd, which the author used, defaults to dampening = momentum.
     dampening: float = 0.0
-    weight_decay: float = 0.0    # L2 coefficient added to the gradient (paper: conv 0.001)
-    units: int = 3000            # hidden units of the MLP
-    p_input: float = 0.0         # dropout rates (0 = none; paper: 0.1 / 0.25 / 0.5)
+    weight_decay: float = 0.0  # L2 coefficient added to the gradient (paper: conv 0.001)
+    units: int = 3000  # hidden units of the MLP
+    p_input: float = 0.0  # dropout rates (0 = none; paper: 0.1 / 0.25 / 0.5)
     p_conv: tuple[float, ...] = (0.0, 0.0, 0.0)  # one rate per conv block (author: .25 .25 .5)
     p_fc: float = 0.0
     conv_dropout_position: str = "before_pool"  # cifar_model.CONV_DROPOUT_POSITIONS
@@ -81,7 +81,7 @@ class CifarConfig:
     max_halvings: int = 8
     target_train_error: float = 1e-4
     halving_decay: float = 0.75
-    eval_batch_size: int = 500      # chunk size of the error evaluations (memory only)
+    eval_batch_size: int = 500  # chunk size of the error evaluations (memory only)
 
     def __post_init__(self):
         object.__setattr__(self, "seeds", tuple(self.seeds))
@@ -95,13 +95,26 @@ class CifarConfig:
 # ---------------------------------------------------------------------------------------------
 # One step, and the run of all seeds.
 
+
 def make_optimizer(model: nn.Module, config: CifarConfig) -> torch.optim.SGD:
-    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                           dampening=config.dampening, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        dampening=config.dampening,
+        weight_decay=config.weight_decay,
+    )
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               *, eps: float, max_norm: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    max_norm: float | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One update of Algorithm 1 (eps > 0) or of plain back-propagation (eps = 0) on softmax +
     cross-entropy averaged over the mini-batch, then max-norm (Srivastava et al. 2014: after
     every update). x: (B, 3, 32, 32), y: (B,). Returns the detached logits (B, 10) and mean
@@ -113,21 +126,38 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tens
 
 
 def _new_schedule(config: CifarConfig) -> HalvingSchedule:
-    return HalvingSchedule(config.lr, decay=config.halving_decay, max_halvings=config.max_halvings,
-                           target_train_error=config.target_train_error,
-                           max_epochs=config.max_epochs)
+    return HalvingSchedule(
+        config.lr,
+        decay=config.halving_decay,
+        max_halvings=config.max_halvings,
+        target_train_error=config.target_train_error,
+        max_epochs=config.max_epochs,
+    )
 
 
 def _new_model(config: CifarConfig, seed: int, device: torch.device) -> nn.Module:
     """The net of `config` with seed's initial weights (drawn on the CPU, so equal on every device)."""
-    model = build_model(config.arch, units=config.units, p_input=config.p_input, p_conv=config.p_conv,
-                        p_fc=config.p_fc, conv_dropout_position=config.conv_dropout_position)
+    model = build_model(
+        config.arch,
+        units=config.units,
+        p_input=config.p_input,
+        p_conv=config.p_conv,
+        p_fc=config.p_fc,
+        conv_dropout_position=config.conv_dropout_position,
+    )
     return init_weights_(model, config.init_std, torch.Generator().manual_seed(seed)).to(device)
 
 
-def train(config: CifarConfig, train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
-          test_y: torch.Tensor, *, state: dict | None = None,
-          on_epoch: Callable[[dict, float], None] | None = None) -> dict:
+def train(
+    config: CifarConfig,
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    *,
+    state: dict | None = None,
+    on_epoch: Callable[[dict, float], None] | None = None,
+) -> dict:
     """Train every seed of `config` to the schedule's stop, one after another; returns the final state.
 
     The data are tensors already on the training device (the models go where the data are):
@@ -144,8 +174,10 @@ def train(config: CifarConfig, train_x: torch.Tensor, train_y: torch.Tensor, tes
     if state is None:
         state = {"config": dataclasses.asdict(config), "runs": [], "current": None}
     elif state["config"] != dataclasses.asdict(config):
-        raise ValueError("cifar_trainer.train: the resume state was made with a different "
-                         "configuration; delete it or train with its configuration")
+        raise ValueError(
+            "cifar_trainer.train: the resume state was made with a different "
+            "configuration; delete it or train with its configuration"
+        )
     state = dict(state, runs=list(state["runs"]))
     step = partial(train_step, eps=config.eps, max_norm=config.max_norm)
 
@@ -158,20 +190,37 @@ def train(config: CifarConfig, train_x: torch.Tensor, train_y: torch.Tensor, tes
             if schedule.stop_reason is None:
                 state["current"] = current
             else:  # this seed is finished
-                state["runs"].append({"seed": seed, "model": current["model"], "curve": current["curves"],
-                                      "stop_reason": schedule.stop_reason})
+                state["runs"].append(
+                    {
+                        "seed": seed,
+                        "model": current["model"],
+                        "curve": current["curves"],
+                        "stop_reason": schedule.stop_reason,
+                    }
+                )
                 state["current"] = None
             if on_epoch is not None:
                 on_epoch(state, seconds)
 
-        fit(model, make_optimizer(model, config), step, (train_x, train_y), (test_x, test_y), (seed,),
-            config.batch_size, schedule=schedule, state=state["current"], on_epoch=on_seed_epoch,
-            eval_chunk=config.eval_batch_size)
+        fit(
+            model,
+            make_optimizer(model, config),
+            step,
+            (train_x, train_y),
+            (test_x, test_y),
+            (seed,),
+            config.batch_size,
+            schedule=schedule,
+            state=state["current"],
+            on_epoch=on_seed_epoch,
+            eval_chunk=config.eval_batch_size,
+        )
     return state
 
 
 # ---------------------------------------------------------------------------------------------
 # Results.
+
 
 def summarize(state: dict) -> dict:
     """Table 3 statistic: test error at the end of each seed's training, mean and sample std over
@@ -179,9 +228,11 @@ def summarize(state: dict) -> dict:
     seeds = [run["seed"] for run in state["runs"]]
     stat = summarize_curves(curve_rows(state), seeds, last_epochs=1)
     stat.pop("final_train_error_pct")  # the schedule's stopping rule speaks for the training error
-    return {**stat,
-            "epochs_run": [len(run["curve"]) for run in state["runs"]],
-            "stop_reasons": [run["stop_reason"] for run in state["runs"]]}
+    return {
+        **stat,
+        "epochs_run": [len(run["curve"]) for run in state["runs"]],
+        "stop_reasons": [run["stop_reason"] for run in state["runs"]],
+    }
 
 
 def curve_rows(state: dict) -> list[dict]:

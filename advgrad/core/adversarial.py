@@ -14,8 +14,7 @@ import torch
 __all__ = ["fgsm", "input_gradient", "fgsm_autograd"]
 
 
-def fgsm(x: torch.Tensor, grad_x: torch.Tensor, eps: float,
-         clip: tuple[float, float] | None = None) -> torch.Tensor:
+def fgsm(x: torch.Tensor, grad_x: torch.Tensor, eps: float, clip: tuple[float, float] | None = None) -> torch.Tensor:
     """z = x + eps * sign(grad_x), optionally clipped to the input range `clip`.
 
     The author's code (anokland/dfa-torch) does not clip; clipping is a param (mnist.clip, attack.clip).
@@ -40,8 +39,12 @@ def input_gradient(loss_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
     return grad
 
 
-def fgsm_autograd(loss_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, eps: float,
-                  clip: tuple[float, float] | None = None) -> torch.Tensor:
+def fgsm_autograd(
+    loss_fn: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    eps: float,
+    clip: tuple[float, float] | None = None,
+) -> torch.Tensor:
     """FGSM for any differentiable model: the perturbed input, detached from the graph."""
     if eps == 0:
         return x.detach()

@@ -31,9 +31,15 @@ __all__ = ["adversarial_step", "goodfellow_step"]
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def adversarial_step(model: nn.Module, loss_fn: Loss, optimizer: torch.optim.Optimizer,
-                     x: torch.Tensor, y: torch.Tensor, eps: float,
-                     clip: tuple[float, float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def adversarial_step(
+    model: nn.Module,
+    loss_fn: Loss,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    clip: tuple[float, float] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One update of Algorithm 1 on the mini-batch (x, y); returns the logits and the loss of
     step 4 (the pass the update is computed from), detached.
 
@@ -56,9 +62,16 @@ def adversarial_step(model: nn.Module, loss_fn: Loss, optimizer: torch.optim.Opt
     return logits.detach(), loss.detach()
 
 
-def goodfellow_step(model: nn.Module, loss_fn: Loss, optimizer: torch.optim.Optimizer,
-                    x: torch.Tensor, y: torch.Tensor, eps: float, clean_weight: float = 0.5,
-                    clip: tuple[float, float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def goodfellow_step(
+    model: nn.Module,
+    loss_fn: Loss,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    clean_weight: float = 0.5,
+    clip: tuple[float, float] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """For comparison under the same protocol: one update of Goodfellow, Shlens and Szegedy
     (2014), eq. 3: J~ = a J(x) + (1 - a) J(x + eps sign(grad_x J(x))), a = `clean_weight` (0.5
     there), the perturbation held constant. Unlike Algorithm 1 the clean pass is trained on too,

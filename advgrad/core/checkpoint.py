@@ -24,8 +24,10 @@ FORMAT = 1
 
 
 def save_models(dest: str | Path, *, model: dict, seeds, state_dicts: list[dict], config: dict) -> None:
-    save_checked({"format": FORMAT, "model": model, "seeds": list(seeds),
-                  "state_dicts": list(state_dicts), "config": config}, dest)
+    save_checked(
+        {"format": FORMAT, "model": model, "seeds": list(seeds), "state_dicts": list(state_dicts), "config": config},
+        dest,
+    )
 
 
 def load_models(path: str | Path, from_entry: Callable[[dict], nn.Module]) -> tuple[dict, dict[int, nn.Module]]:

@@ -20,7 +20,7 @@ def misclassified(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int
     model.eval()
     wrong = None
     for start in range(0, len(x), chunk):
-        batch = (model(x[start:start + chunk]).argmax(-1) != y[start:start + chunk]).sum(-1)
+        batch = (model(x[start : start + chunk]).argmax(-1) != y[start : start + chunk]).sum(-1)
         wrong = batch if wrong is None else wrong + batch
     return wrong
 

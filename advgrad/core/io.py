@@ -29,8 +29,21 @@ from typing import Any
 
 import torch
 
-__all__ = ["OutputError", "CorruptFileError", "atomic_path", "staging_dir", "save_json", "save_text",
-           "save_torch", "save_checked", "load_checked", "tensor_digest", "Split", "PrepareError", "training_size"]
+__all__ = [
+    "OutputError",
+    "CorruptFileError",
+    "atomic_path",
+    "staging_dir",
+    "save_json",
+    "save_text",
+    "save_torch",
+    "save_checked",
+    "load_checked",
+    "tensor_digest",
+    "Split",
+    "PrepareError",
+    "training_size",
+]
 
 CHECKSUM_KEY = "sha256"
 
@@ -170,14 +183,17 @@ def load_checked(path: str | Path, weights_only: bool = True) -> dict:
         raise CorruptFileError(f"{path}: no checksum; not a file this version of advgrad wrote")
     stored = obj.pop(CHECKSUM_KEY)
     if tensor_digest(obj) != stored:
-        raise CorruptFileError(f"{path}: checksum mismatch, the file is corrupt (delete it and re-run "
-                               "its stage, or `dvc checkout --relink` / `dvc pull` it again)")
+        raise CorruptFileError(
+            f"{path}: checksum mismatch, the file is corrupt (delete it and re-run "
+            "its stage, or `dvc checkout --relink` / `dvc pull` it again)"
+        )
     return obj
 
 
 @dataclass
 class Split:
     """One split of a dataset on the training device."""
+
     x: torch.Tensor  # float32: MNIST (N, 784) in [0, 1]; CIFAR (N, 3, 32, 32) transformed
     y: torch.Tensor  # int64 (N,)
 
@@ -191,6 +207,5 @@ def training_size(n_available: int, train_size: int | None) -> int:
     if train_size is None:
         return n_available
     if not 0 < train_size <= n_available:
-        raise PrepareError(f"train_size = {train_size} is not in 1..{n_available} "
-                         f"(the number of training images)")
+        raise PrepareError(f"train_size = {train_size} is not in 1..{n_available} (the number of training images)")
     return train_size

@@ -33,12 +33,14 @@ def summarize(curves: list[dict], seeds: Sequence[int], last_epochs: int) -> dic
         tail = rows[-last_epochs:]
         per_seed.append(100 * sum(r["test_error"] for r in tail) / len(tail))
         final_train.append(100 * rows[-1]["train_error"])
-    return {"error_pct": statistics.fmean(per_seed),
-            "std_pct": statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0,
-            "n_seeds": len(per_seed),
-            "seeds": list(seeds),
-            "per_seed_pct": per_seed,
-            "final_train_error_pct": statistics.fmean(final_train)}
+    return {
+        "error_pct": statistics.fmean(per_seed),
+        "std_pct": statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0,
+        "n_seeds": len(per_seed),
+        "seeds": list(seeds),
+        "per_seed_pct": per_seed,
+        "final_train_error_pct": statistics.fmean(final_train),
+    }
 
 
 def rounded(metrics, digits: int = DIGITS):

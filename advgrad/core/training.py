@@ -76,14 +76,27 @@ def _check_finite(model: nn.Module, loss_sum: Tensor, seeds: Sequence[int], epoc
     bad = (~ok).nonzero().flatten().tolist()
     if bad:
         s = bad[0]
-        raise FloatingPointError(f"seed {seeds[s]} diverged in epoch {epoch}: training loss is "
-                                 f"{loss_sum.reshape(n)[s].item()} (learning rate {lr:g} too large?)")
+        raise FloatingPointError(
+            f"seed {seeds[s]} diverged in epoch {epoch}: training loss is "
+            f"{loss_sum.reshape(n)[s].item()} (learning rate {lr:g} too large?)"
+        )
 
 
-def fit(model: nn.Module, optimizer: torch.optim.Optimizer, step: Step, train: tuple[Tensor, Tensor],
-        test: tuple[Tensor, Tensor], seeds: Sequence[int], batch_size: int, *, epochs: int | None = None,
-        schedule=None, state: dict | None = None,
-        on_epoch: Callable[[dict, float], None] | None = None, eval_chunk: int = 2000) -> dict:
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    step: Step,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    seeds: Sequence[int],
+    batch_size: int,
+    *,
+    epochs: int | None = None,
+    schedule=None,
+    state: dict | None = None,
+    on_epoch: Callable[[dict, float], None] | None = None,
+    eval_chunk: int = 2000,
+) -> dict:
     """Train `model` on `train` for `epochs` epochs, or until `schedule.step` says stop.
 
     train, test: (x (N, ...), y (N,) int64) on the model's device. `seeds` are the seeds the model
@@ -125,12 +138,12 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, step: Step, train: t
         wrong = torch.zeros(n_seeds, dtype=torch.int64, device=device)
         loss_sum = torch.zeros(n_seeds, device=device)
         model.train()
-        for idx in order.split(batch_size, dim=1):                      # (S, B); the last may be smaller
+        for idx in order.split(batch_size, dim=1):  # (S, B); the last may be smaller
             # index_select on the flat indices: on CPU ~4x faster than x[idx]
             xb = x.index_select(0, idx.reshape(-1)).view(*idx.shape, *x.shape[1:])  # (S, B, ...)
-            yb = y.index_select(0, idx.reshape(-1)).view(idx.shape)                 # (S, B)
+            yb = y.index_select(0, idx.reshape(-1)).view(idx.shape)  # (S, B)
             if not stacked:
-                xb, yb = xb[0], yb[0]                                    # (B, ...), (B,)
+                xb, yb = xb[0], yb[0]  # (B, ...), (B,)
             logits, loss = step(model, optimizer, xb, yb)
             wrong += (logits.argmax(-1) != yb).sum(-1).reshape(n_seeds)
             loss_sum += loss.reshape(n_seeds) * idx.shape[1]
@@ -139,9 +152,18 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, step: Step, train: t
         errors = {split: error_rate(model, *data, eval_chunk) for split, data in (("train", train), ("test", test))}
         errors = {k: v if stacked else [v] for k, v in errors.items()}
         online = (wrong.double() / n).tolist()
-        curves += [{"epoch": epoch, "seed": seed, "train_error": errors["train"][s], "test_error": errors["test"][s],
-                    "train_loss": loss_sum[s].item() / n, "online_train_error": online[s], "lr": lr}
-                   for s, seed in enumerate(seeds)]
+        curves += [
+            {
+                "epoch": epoch,
+                "seed": seed,
+                "train_error": errors["train"][s],
+                "test_error": errors["test"][s],
+                "train_loss": loss_sum[s].item() / n,
+                "online_train_error": online[s],
+                "lr": lr,
+            }
+            for s, seed in enumerate(seeds)
+        ]
         if schedule is None:
             done = epoch >= epochs
         else:  # the schedule reads one seed's online error: one net per schedule (CIFAR-10)
@@ -149,11 +171,15 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, step: Step, train: t
             done = schedule.stop_reason is not None
             for group in optimizer.param_groups:
                 group["lr"] = schedule.lr
-        state = {"epoch": epoch, "model": _cpu_copy(model.state_dict()),
-                 "optimizer": _cpu_copy(optimizer.state_dict()),
-                 "schedule": schedule.state_dict() if schedule is not None else None,
-                 "shuffle_rng": [g.get_state() for g in shuffle_rng],
-                 "dropout_rng": [g.get_state() for g in dropout_rng], "curves": list(curves)}
+        state = {
+            "epoch": epoch,
+            "model": _cpu_copy(model.state_dict()),
+            "optimizer": _cpu_copy(optimizer.state_dict()),
+            "schedule": schedule.state_dict() if schedule is not None else None,
+            "shuffle_rng": [g.get_state() for g in shuffle_rng],
+            "dropout_rng": [g.get_state() for g in dropout_rng],
+            "curves": list(curves),
+        }
         if on_epoch is not None:
             on_epoch(state, time.perf_counter() - start)
     return state

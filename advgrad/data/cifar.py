@@ -75,13 +75,15 @@ def _check_batch(batch, where: str) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise CifarFormatError(f"{where}: not a CIFAR batch (expected a dict with b'data' and b'labels')")
     data, labels = batch[b"data"], np.asarray(batch[b"labels"])
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
-            or data.shape[1] != 3072:
-        raise CifarFormatError(f"{where}: b'data' must be uint8 of shape (n, 3072); got "
-                               f"{getattr(data, 'dtype', type(data).__name__)} {getattr(data, 'shape', '')}")
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise CifarFormatError(
+            f"{where}: b'data' must be uint8 of shape (n, 3072); got "
+            f"{getattr(data, 'dtype', type(data).__name__)} {getattr(data, 'shape', '')}"
+        )
     if labels.shape != (data.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
-        raise CifarFormatError(f"{where}: {data.shape[0]} images but labels of shape {labels.shape} "
-                               f"and dtype {labels.dtype}")
+        raise CifarFormatError(
+            f"{where}: {data.shape[0]} images but labels of shape {labels.shape} and dtype {labels.dtype}"
+        )
     if labels.size and (labels.min() < 0 or labels.max() >= N_CLASSES):
         raise CifarFormatError(f"{where}: labels outside 0..{N_CLASSES - 1}")
     return data.reshape(-1, *IMAGE_SHAPE), labels.astype(np.uint8)
@@ -125,9 +127,13 @@ def read_cifar_tar(path: str | Path, name: str | None = None) -> CifarArrays:
     train = [batches[n] for n in CIFAR_TRAIN_BATCHES]
     x_test, y_test = batches[CIFAR_TEST_BATCH]
     return CifarArrays(
-        x_train=np.concatenate([x for x, _ in train]), y_train=np.concatenate([y for _, y in train]),
-        x_test=x_test, y_test=y_test, label_names=label_names,
-        member_md5={member: hashlib.md5(data).hexdigest() for member, data in raw.items()})
+        x_train=np.concatenate([x for x, _ in train]),
+        y_train=np.concatenate([y for _, y in train]),
+        x_test=x_test,
+        y_test=y_test,
+        label_names=label_names,
+        member_md5={member: hashlib.md5(data).hexdigest() for member, data in raw.items()},
+    )
 
 
 def _add_member(tar: tarfile.TarFile, name: str, obj) -> None:
@@ -137,9 +143,14 @@ def _add_member(tar: tarfile.TarFile, name: str, obj) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def write_cifar_tar(path: str | Path, x_train: np.ndarray, y_train: np.ndarray,
-                    x_test: np.ndarray, y_test: np.ndarray,
-                    label_names: list[str] | None = None) -> None:
+def write_cifar_tar(
+    path: str | Path,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    label_names: list[str] | None = None,
+) -> None:
     """Write arrays in the official archive layout (for fixtures and private data).
 
     x_*: uint8 (N, 3, 32, 32); the training set is split into the five data batches, so its
@@ -153,13 +164,23 @@ def write_cifar_tar(path: str | Path, x_train: np.ndarray, y_train: np.ndarray,
 
     def batch(label: str, x: np.ndarray, y: np.ndarray) -> dict:
         x = np.ascontiguousarray(x, dtype=np.uint8).reshape(len(x), -1)  # (n, 3072)
-        return {b"batch_label": label.encode(), b"labels": [int(v) for v in y], b"data": x,
-                b"filenames": [f"image_{i:05d}.png".encode() for i in range(len(x))]}
+        return {
+            b"batch_label": label.encode(),
+            b"labels": [int(v) for v in y],
+            b"data": x,
+            b"filenames": [f"image_{i:05d}.png".encode() for i in range(len(x))],
+        }
 
-    with open(path, "wb") as f, gzip.GzipFile(filename="", fileobj=f, mode="wb", mtime=0) as gz, \
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        _add_member(tar, CIFAR_META, {b"label_names": [n.encode() for n in label_names],
-                                      b"num_cases_per_batch": per_batch, b"num_vis": 3072})
+    with (
+        open(path, "wb") as f,
+        gzip.GzipFile(filename="", fileobj=f, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar,
+    ):
+        _add_member(
+            tar,
+            CIFAR_META,
+            {b"label_names": [n.encode() for n in label_names], b"num_cases_per_batch": per_batch, b"num_vis": 3072},
+        )
         for i, name in enumerate(CIFAR_TRAIN_BATCHES):
             rows = slice(i * per_batch, (i + 1) * per_batch)
             _add_member(tar, name, batch(f"training batch {i + 1} of 5", x_train[rows], y_train[rows]))

@@ -35,8 +35,7 @@ from advgrad import __version__
 from advgrad.data import cifar, idx
 from advgrad.data.sources import DatasetSource, SourceFile
 
-__all__ = ["DownloadError", "ChecksumError", "Retry", "file_sources", "fetch_file", "verify_file",
-           "fetch_dataset"]
+__all__ = ["DownloadError", "ChecksumError", "Retry", "file_sources", "fetch_file", "verify_file", "fetch_dataset"]
 
 log = logging.getLogger("advgrad")
 
@@ -152,8 +151,13 @@ def verify_file(path: Path, file: SourceFile, source: str, allow_unverified: boo
     return {"md5": archive_md5, "content_md5": content, "verified_by": verified_by, "source": source}
 
 
-def fetch_dataset(spec: DatasetSource, dest_dir: Path, mirror: str | None = None,
-                  allow_unverified: bool = False, retry: Retry = Retry()) -> dict:
+def fetch_dataset(
+    spec: DatasetSource,
+    dest_dir: Path,
+    mirror: str | None = None,
+    allow_unverified: bool = False,
+    retry: Retry = Retry(),
+) -> dict:
     """Fetch and verify every file of `spec` into the existing folder `dest_dir`.
 
     Returns the manifest: {"dataset", "verified", "files": {name: record}}. Raises DownloadError
@@ -173,7 +177,11 @@ def fetch_dataset(spec: DatasetSource, dest_dir: Path, mirror: str | None = None
         else:
             raise DownloadError(f"{file.name}: could not fetch it: {'; '.join(errors)}")
         files[file.name] = verify_file(dest, file, source, allow_unverified)
-        log.info("%s: %d bytes from %s, verified by %s", file.name, dest.stat().st_size, source,
-                 files[file.name]["verified_by"] or "nothing (unverified)")
-    return {"dataset": spec.name, "verified": all(r["verified_by"] for r in files.values()),
-            "files": files}
+        log.info(
+            "%s: %d bytes from %s, verified by %s",
+            file.name,
+            dest.stat().st_size,
+            source,
+            files[file.name]["verified_by"] or "nothing (unverified)",
+        )
+    return {"dataset": spec.name, "verified": all(r["verified_by"] for r in files.values()), "files": files}

@@ -65,19 +65,21 @@ def parse_idx(data: bytes, name: str | Path = "<bytes>") -> np.ndarray:
     if data[:2] != b"\0\0" or code not in DTYPES or ndim == 0:
         raise IdxFormatError(
             f"{name}: wrong magic number 0x{data[:4].hex()} (expected 0x0000TTNN with type code TT "
-            f"in {', '.join(f'{c:02x}' for c in DTYPES)} and NN >= 1 dimensions); not an IDX file")
+            f"in {', '.join(f'{c:02x}' for c in DTYPES)} and NN >= 1 dimensions); not an IDX file"
+        )
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise IdxFormatError(f"{name}: truncated header: {ndim} dimensions need {header} bytes, "
-                             f"file holds {len(data)}")
+        raise IdxFormatError(f"{name}: truncated header: {ndim} dimensions need {header} bytes, file holds {len(data)}")
     dims = struct.unpack(f">{ndim}I", data[4:header])
     dtype = DTYPES[code]
     count = math.prod(dims)
     expected, got = count * dtype.itemsize, len(data) - header
     if got != expected:
         cause = "truncated" if got < expected else "trailing bytes"
-        raise IdxFormatError(f"{name}: {cause}: the header declares shape {dims} of {dtype.name}, "
-                             f"{expected} data bytes, but the file holds {got}")
+        raise IdxFormatError(
+            f"{name}: {cause}: the header declares shape {dims} of {dtype.name}, "
+            f"{expected} data bytes, but the file holds {got}"
+        )
     array = np.frombuffer(data, dtype=dtype, count=count, offset=header).reshape(dims)
     return array.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
 
@@ -111,11 +113,11 @@ def read_mnist(raw_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     for images_name, labels_name in MNIST_FILES.values():
         images, labels = read_idx(Path(raw_dir) / images_name), read_idx(Path(raw_dir) / labels_name)
         if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-            raise PrepareError(f"{images_name}: expected uint8 images of shape (N, 28, 28), "
-                             f"got {images.dtype} {images.shape}")
+            raise PrepareError(
+                f"{images_name}: expected uint8 images of shape (N, 28, 28), got {images.dtype} {images.shape}"
+            )
         if labels.dtype != np.uint8 or labels.shape != images.shape[:1]:
-            raise PrepareError(f"{labels_name}: expected {len(images)} uint8 labels, "
-                             f"got {labels.dtype} {labels.shape}")
+            raise PrepareError(f"{labels_name}: expected {len(images)} uint8 labels, got {labels.dtype} {labels.shape}")
         if labels.size and labels.max() >= N_CLASSES:
             raise PrepareError(f"{labels_name}: label {labels.max()} outside 0..{N_CLASSES - 1}")
         arrays += [images, labels]

@@ -19,8 +19,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["SourceFile", "DatasetSource", "SOURCES", "MNIST_FILES", "CIFAR_ARCHIVE",
-           "CIFAR_MEMBER_DIR", "CIFAR_TRAIN_BATCHES", "CIFAR_TEST_BATCH", "CIFAR_META"]
+__all__ = [
+    "SourceFile",
+    "DatasetSource",
+    "SOURCES",
+    "MNIST_FILES",
+    "CIFAR_ARCHIVE",
+    "CIFAR_MEMBER_DIR",
+    "CIFAR_TRAIN_BATCHES",
+    "CIFAR_TEST_BATCH",
+    "CIFAR_META",
+]
 
 # MNIST-format file names, by split: (images, labels).
 MNIST_FILES = {
@@ -64,39 +73,56 @@ SOURCES: dict[str, DatasetSource] = {
         name="mnist",
         urls=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
         files=_idx_files(
-            {"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-             "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-             "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-             "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"},
-            {"train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",
-             "train-labels-idx1-ubyte.gz": "a25bea736e30d166cdddb491f175f624",
-             "t10k-images-idx3-ubyte.gz": "2646ac647ad5339dbf082846283269ea",
-             "t10k-labels-idx1-ubyte.gz": "27ae3e4e09519cfbb04c329615203637"}),
+            {
+                "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+                "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+                "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+            },
+            {
+                "train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",
+                "train-labels-idx1-ubyte.gz": "a25bea736e30d166cdddb491f175f624",
+                "t10k-images-idx3-ubyte.gz": "2646ac647ad5339dbf082846283269ea",
+                "t10k-labels-idx1-ubyte.gz": "27ae3e4e09519cfbb04c329615203637",
+            },
+        ),
     ),
     "fashion-mnist": DatasetSource(
         name="fashion-mnist",
         urls=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         files=_idx_files(
-            {"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-             "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-             "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-             "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"},
-            {"train-images-idx3-ubyte.gz": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-             "train-labels-idx1-ubyte.gz": "9018921c3c673c538a1fc5bad174d6f9",
-             "t10k-images-idx3-ubyte.gz": "8181f5470baa50b63fa0f6fddb340f0a",
-             "t10k-labels-idx1-ubyte.gz": "15d484375f8d13e6eb1aabb0c3f46965"}),
+            {
+                "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+                "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+                "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+            },
+            {
+                "train-images-idx3-ubyte.gz": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+                "train-labels-idx1-ubyte.gz": "9018921c3c673c538a1fc5bad174d6f9",
+                "t10k-images-idx3-ubyte.gz": "8181f5470baa50b63fa0f6fddb340f0a",
+                "t10k-labels-idx1-ubyte.gz": "15d484375f8d13e6eb1aabb0c3f46965",
+            },
+        ),
     ),
     "cifar-10": DatasetSource(
         name="cifar-10",
         urls=("https://www.cs.toronto.edu/~kriz/",),
-        files=(SourceFile(
-            CIFAR_ARCHIVE, "cifar-tar", "c58f30108f718f92721af3b95e74349a",
-            {"data_batch_1": "c99cafc152244af753f735de768cd75f",
-             "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
-             "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
-             "data_batch_4": "634d18415352ddfa80567beed471001a",
-             "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
-             "test_batch": "40351d587109b95175f43aff81a1287e",
-             "batches.meta": "5ff9c542aee3614f3951f8cda6e48888"}),),
+        files=(
+            SourceFile(
+                CIFAR_ARCHIVE,
+                "cifar-tar",
+                "c58f30108f718f92721af3b95e74349a",
+                {
+                    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+                    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+                    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+                    "data_batch_4": "634d18415352ddfa80567beed471001a",
+                    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+                    "test_batch": "40351d587109b95175f43aff81a1287e",
+                    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+                },
+            ),
+        ),
     ),
 }

@@ -40,11 +40,14 @@ def sparsity(models: Mapping[int, nn.Sequential], x: torch.Tensor) -> dict:
     "per_seed_overall", "figure_overall"}."""
     per_seed = [zero_fractions(hidden_activations(m, x)) for m in models.values()]
     n_layers = len(per_seed[0]["per_layer"])
-    return {"overall": statistics.fmean(s["overall"] for s in per_seed),
-            "per_layer": [statistics.fmean(s["per_layer"][i] for s in per_seed) for i in range(n_layers)],
-            "n_seeds": len(per_seed), "seeds": list(models),
-            "per_seed_overall": [s["overall"] for s in per_seed],
-            "figure_overall": per_seed[0]["overall"]}
+    return {
+        "overall": statistics.fmean(s["overall"] for s in per_seed),
+        "per_layer": [statistics.fmean(s["per_layer"][i] for s in per_seed) for i in range(n_layers)],
+        "n_seeds": len(per_seed),
+        "seeds": list(models),
+        "per_seed_overall": [s["overall"] for s in per_seed],
+        "figure_overall": per_seed[0]["overall"],
+    }
 
 
 def first_layer_weights(model: nn.Sequential) -> torch.Tensor:

@@ -18,24 +18,42 @@ from advgrad.core.evaluation import misclassified
 from advgrad.core.stats import mean_std
 from advgrad.mnist.model import bce_loss
 
-__all__ = ["fgsm_examples", "pgd_examples", "error_pct", "transfer_pairs", "transfer_errors",
-           "transfer_experiment", "softmax_ce", "robustness_errors", "NOT_RUN_ONE_SEED"]
+__all__ = [
+    "fgsm_examples",
+    "pgd_examples",
+    "error_pct",
+    "transfer_pairs",
+    "transfer_errors",
+    "transfer_experiment",
+    "softmax_ce",
+    "robustness_errors",
+    "NOT_RUN_ONE_SEED",
+]
 
-NOT_RUN_ONE_SEED = ("needs at least 2 seeds: the source model must not share its seed (initial "
-                    "weights, mini-batch order) with a target")
+NOT_RUN_ONE_SEED = (
+    "needs at least 2 seeds: the source model must not share its seed (initial weights, mini-batch order) with a target"
+)
 
 
-def fgsm_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
-                  clip: tuple[float, float] | None = None, objective=bce_loss,
-                  chunk: int = 2000) -> torch.Tensor:
+def fgsm_examples(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    clip: tuple[float, float] | None = None,
+    objective=bce_loss,
+    chunk: int = 2000,
+) -> torch.Tensor:
     """x + eps * sign(grad_x J(model(x), y)) for every row of x, in chunks.
 
     The gradient is taken per chunk; since each sample's loss term depends only on its own
     input, and sign() ignores the positive 1/B factor, chunking does not change the result.
     """
     model.eval()
-    out = [fgsm_autograd(lambda xb, yb=yb: objective(model(xb), yb), xb, eps, clip)
-           for xb, yb in zip(x.split(chunk), y.split(chunk), strict=True)]
+    out = [
+        fgsm_autograd(lambda xb, yb=yb: objective(model(xb), yb), xb, eps, clip)
+        for xb, yb in zip(x.split(chunk), y.split(chunk), strict=True)
+    ]
     return torch.cat(out)  # (N, 784)
 
 
@@ -57,9 +75,15 @@ def transfer_pairs(seeds: Sequence[int]) -> list[tuple[int, int]]:
     return [(s, seeds[(i + 1) % len(seeds)]) for i, s in enumerate(seeds)]
 
 
-def transfer_errors(sources: Mapping[int, nn.Module], targets: Mapping[str, Mapping[int, nn.Module]],
-                    x: torch.Tensor, y: torch.Tensor, eps: float, clip=None,
-                    objective=bce_loss) -> dict[str, list[float]]:
+def transfer_errors(
+    sources: Mapping[int, nn.Module],
+    targets: Mapping[str, Mapping[int, nn.Module]],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    clip=None,
+    objective=bce_loss,
+) -> dict[str, list[float]]:
     """Error (%) of each target family on FGSM examples made with each source, per pair.
 
     `sources` maps seed -> model; `targets` maps a name ("backprop", "adversarial") to
@@ -74,9 +98,15 @@ def transfer_errors(sources: Mapping[int, nn.Module], targets: Mapping[str, Mapp
     return errors
 
 
-def transfer_experiment(backprop: Mapping[int, nn.Module], adversarial: Mapping[int, nn.Module],
-                        x: torch.Tensor, y: torch.Tensor, eps_list: Sequence[float], clip=None,
-                        eps_unit: float = 1.0) -> dict:
+def transfer_experiment(
+    backprop: Mapping[int, nn.Module],
+    adversarial: Mapping[int, nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps_list: Sequence[float],
+    clip=None,
+    eps_unit: float = 1.0,
+) -> dict:
     """Section 3's experiment: {eps: {backprop_pct, backprop_std_pct, adversarial_pct,
     adversarial_std_pct, n_pairs, pairs}}, the backprop nets being both the sources and the
     backprop targets. With one seed there is no pair: the row says why instead.
@@ -85,8 +115,10 @@ def transfer_experiment(backprop: Mapping[int, nn.Module], adversarial: Mapping[
     nets that standardize their inputs, so that eps counts in standard deviations: with a
     scalar std, FGSM of eps * std on the pixels is FGSM of eps on the standardized input)."""
     if sorted(backprop) != sorted(adversarial):
-        raise ValueError(f"attack: the backprop and adversarial fit nets have different seeds "
-                         f"({sorted(backprop)} vs {sorted(adversarial)})")
+        raise ValueError(
+            f"attack: the backprop and adversarial fit nets have different seeds "
+            f"({sorted(backprop)} vs {sorted(adversarial)})"
+        )
     pairs = transfer_pairs(sorted(backprop))
     results = {}
     for eps in eps_list:
@@ -94,8 +126,9 @@ def transfer_experiment(backprop: Mapping[int, nn.Module], adversarial: Mapping[
         if not pairs:
             row["not_run"] = NOT_RUN_ONE_SEED
         else:
-            errors = transfer_errors(backprop, {"backprop": backprop, "adversarial": adversarial},
-                                     x, y, eps * eps_unit, clip)
+            errors = transfer_errors(
+                backprop, {"backprop": backprop, "adversarial": adversarial}, x, y, eps * eps_unit, clip
+            )
             for name, values in errors.items():
                 row[f"{name}_pct"], row[f"{name}_std_pct"] = mean_std(values)
         results[f"{eps:g}"] = row
@@ -107,9 +140,18 @@ def softmax_ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, y)
 
 
-def pgd_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
-                 step_size: float, clip: tuple[float, float] | None = None, objective=bce_loss,
-                 start: torch.Tensor | None = None, chunk: int = 2000) -> torch.Tensor:
+def pgd_examples(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    steps: int,
+    step_size: float,
+    clip: tuple[float, float] | None = None,
+    objective=bce_loss,
+    start: torch.Tensor | None = None,
+    chunk: int = 2000,
+) -> torch.Tensor:
     """L-infinity PGD (Madry et al. 2018): from x + start (start in [-eps, eps]; zeros if None),
     `steps` times x' <- project(x' + step_size * sign(grad J(x'))) onto the eps-ball around x
     and, with `clip`, the input range. The same iteration as torchattacks.PGD."""
@@ -134,9 +176,17 @@ def _wrong(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return model(x).argmax(-1) != y
 
 
-def robustness_errors(models: Mapping[int, nn.Module], x: torch.Tensor, y: torch.Tensor,
-                      eps_grid: Sequence[float], steps: int, step_size: float, restarts: int = 1,
-                      clip: tuple[float, float] | None = (0.0, 1.0), seed: int = 0) -> list[dict]:
+def robustness_errors(
+    models: Mapping[int, nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps_grid: Sequence[float],
+    steps: int,
+    step_size: float,
+    restarts: int = 1,
+    clip: tuple[float, float] | None = (0.0, 1.0),
+    seed: int = 0,
+) -> list[dict]:
     """White-box error (%) of each model under FGSM and PGD at each eps: rows {"seed",
     "attack", "eps", "error_pct", "n_images"}.
 
@@ -157,6 +207,14 @@ def robustness_errors(models: Mapping[int, nn.Module], x: torch.Tensor, y: torch
                         start = (torch.rand(x.shape, generator=g) * 2 - 1) * eps
                         adv = pgd_examples(model, x, y, eps, steps, step_size, clip, objective, start)
                         broken["pgd"] |= _wrong(model, adv, y)
-            rows += [{"seed": model_seed, "attack": attack, "eps": float(eps), "n_images": len(y),
-                      "error_pct": 100.0 * int(b.sum()) / len(y)} for attack, b in broken.items()]
+            rows += [
+                {
+                    "seed": model_seed,
+                    "attack": attack,
+                    "eps": float(eps),
+                    "n_images": len(y),
+                    "error_pct": 100.0 * int(b.sum()) / len(y),
+                }
+                for attack, b in broken.items()
+            ]
     return rows

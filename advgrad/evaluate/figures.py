@@ -22,6 +22,7 @@ SIDE = 28  # MNIST images are 28x28 = 784 pixels
 
 # -------------------------------------------------------------------------------- Figure 2
 
+
 def weight_mosaic(weights, n: int = 100) -> np.ndarray:
     """The first n first-layer units of `weights` as a grid of 28x28 tiles, each in [0, 1].
 
@@ -43,7 +44,7 @@ def weight_mosaic(weights, n: int = 100) -> np.ndarray:
     mosaic = np.full((rows * step - 1, cols * step - 1), np.nan)
     for k, tile in enumerate(tiles):
         r, c = divmod(k, cols)
-        mosaic[r * step:r * step + SIDE, c * step:c * step + SIDE] = tile.reshape(SIDE, SIDE)
+        mosaic[r * step : r * step + SIDE, c * step : c * step + SIDE] = tile.reshape(SIDE, SIDE)
     return mosaic
 
 
@@ -56,8 +57,7 @@ def plot_weight_tiles(weights: Mapping[str, torch.Tensor], out: str | Path, n: i
     for ax, method in zip(axes, methods):
         # Antialiased resampling: the mosaic is not drawn at an integer zoom, and "nearest"
         # would double every k-th pixel row into visible stripes.
-        ax.imshow(weight_mosaic(weights[method], n), cmap=cmap, vmin=0.0, vmax=1.0,
-                  interpolation="antialiased")
+        ax.imshow(weight_mosaic(weights[method], n), cmap=cmap, vmin=0.0, vmax=1.0, interpolation="antialiased")
         ax.set_title(method)
         ax.set_axis_off()
     return save_figure(fig, out)
@@ -65,8 +65,10 @@ def plot_weight_tiles(weights: Mapping[str, torch.Tensor], out: str | Path, n: i
 
 # -------------------------------------------------------------------------------- Figure 3
 
-def plot_activation_histograms(acts: Mapping[str, torch.Tensor], out: str | Path, bins: int = 50,
-                               title: str | None = None) -> Figure:
+
+def plot_activation_histograms(
+    acts: Mapping[str, torch.Tensor], out: str | Path, bins: int = 50, title: str | None = None
+) -> Figure:
     """Figure 3: histogram of hidden-unit activations (N, h), one panel per method.
 
     Each panel's title gives the fraction of exact zeros (section 3: 39 % -> 61 % for 2x400

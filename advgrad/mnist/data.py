@@ -26,8 +26,9 @@ class MnistData:
     meta: dict  # dataset, verified, train_size, validation_size, n_train, n_test
 
 
-def prepare_mnist(x_train, y_train, x_test, y_test, *, train_size: int | None,
-                  validation_size: int, dataset: str, verified: bool) -> dict:
+def prepare_mnist(
+    x_train, y_train, x_test, y_test, *, train_size: int | None, validation_size: int, dataset: str, verified: bool
+) -> dict:
     """The stored MNIST-format dataset: uint8 images flattened to (N, 784), labels, split indices.
 
     `train_size` keeps the first images of the training set (deterministic). The validation
@@ -37,16 +38,24 @@ def prepare_mnist(x_train, y_train, x_test, y_test, *, train_size: int | None,
     """
     n = training_size(len(x_train), train_size)
     if not 0 < validation_size < n:
-        raise PrepareError(f"validation_size = {validation_size} must be in 1..{n - 1}: the training "
-                         f"set has {n} images (train_size = {train_size})")
+        raise PrepareError(
+            f"validation_size = {validation_size} must be in 1..{n - 1}: the training "
+            f"set has {n} images (train_size = {train_size})"
+        )
     return {
         "x_train": torch.as_tensor(x_train[:n]).reshape(n, -1).to(torch.uint8),  # (N, 784)
         "y_train": torch.as_tensor(y_train[:n]).to(torch.uint8),  # (N,)
         "x_test": torch.as_tensor(x_test).reshape(len(x_test), -1).to(torch.uint8),  # (M, 784)
         "y_test": torch.as_tensor(y_test).to(torch.uint8),  # (M,)
         "val_idx": torch.arange(n - validation_size, n, dtype=torch.int64),  # (V,)
-        "meta": {"dataset": dataset, "verified": bool(verified), "train_size": train_size,
-                 "validation_size": validation_size, "n_train": n, "n_test": len(x_test)},
+        "meta": {
+            "dataset": dataset,
+            "verified": bool(verified),
+            "train_size": train_size,
+            "validation_size": validation_size,
+            "n_train": n,
+            "n_test": len(x_test),
+        },
     }
 
 

@@ -23,8 +23,19 @@ from torch import nn
 from advgrad.core.dropout import SeededDropout
 from advgrad.core.names import ACTIVATIONS, NUM_CLASSES
 
-__all__ = ["ACTIVATIONS", "NUM_CLASSES", "INPUT_RANGE", "MLPConfig", "Standardize", "build_mlp", "from_entry",
-           "bce_loss", "StackedMLP", "unstack", "to_modules"]
+__all__ = [
+    "ACTIVATIONS",
+    "NUM_CLASSES",
+    "INPUT_RANGE",
+    "MLPConfig",
+    "Standardize",
+    "build_mlp",
+    "from_entry",
+    "bce_loss",
+    "StackedMLP",
+    "unstack",
+    "to_modules",
+]
 
 INPUT_RANGE = (0.0, 1.0)  # pixels scaled to [0, 1] (section 3): the clip range of x + mu
 _MODULES = {"logistic": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
@@ -42,6 +53,7 @@ class MLPConfig:
     `attack.inputs: standardized` reading uses them (the author's code's `-normalization
     simple`), so that an eps of the perturbation counts in standard deviations.
     """
+
     sizes: tuple[int, ...]
     activation: str
     dropout_input: float = 0.0
@@ -162,21 +174,27 @@ class StackedMLP(nn.Module):
         a = x if x.dim() == 3 else x.expand(self.n_seeds, *x.shape)  # (S, B, in)
         last = len(self.weights) - 1
         for layer, (W, b, drop) in enumerate(zip(self.weights, self.biases, self.dropout, strict=True)):
-            a = torch.baddbmm(b, drop(a), W)                              # (S, B, out) = b + a @ W
+            a = torch.baddbmm(b, drop(a), W)  # (S, B, out) = b + a @ W
             if layer < last:
                 a = self.activation(a)
         return a
-
 
 
 def unstack(state: dict[str, torch.Tensor], cfg: MLPConfig) -> list[dict[str, torch.Tensor]]:
     """A `StackedMLP` state_dict -> one `build_mlp(cfg)` state_dict per seed, on the CPU."""
     linears = [name for name, m in build_mlp(cfg).named_modules() if isinstance(m, nn.Linear)]
     n_seeds = state["weights.0"].shape[0]
-    return [{f"{name}.{kind}": t for layer, name in enumerate(linears)
-             for kind, t in (("weight", state[f"weights.{layer}"][s].T.cpu().clone()),   # Linear: (out, in)
-                             ("bias", state[f"biases.{layer}"][s, 0].cpu().clone()))}
-            for s in range(n_seeds)]
+    return [
+        {
+            f"{name}.{kind}": t
+            for layer, name in enumerate(linears)
+            for kind, t in (
+                ("weight", state[f"weights.{layer}"][s].T.cpu().clone()),  # Linear: (out, in)
+                ("bias", state[f"biases.{layer}"][s, 0].cpu().clone()),
+            )
+        }
+        for s in range(n_seeds)
+    ]
 
 
 def to_modules(state: dict[str, torch.Tensor], cfg: MLPConfig) -> list[nn.Sequential]:

@@ -26,12 +26,13 @@ __all__ = ["MnistConfig", "make_step", "train"]
 @dataclass(frozen=True)
 class MnistConfig:
     """One Table 2 configuration: the net, plain-SGD settings (section 3), and the seeds."""
+
     mlp: MLPConfig
-    lr: float          # SGD learning rate; gradients are averaged over the mini-batch
-    eps: float         # FGSM magnitude of eq. (2); 0 = standard back-propagation
+    lr: float  # SGD learning rate; gradients are averaged over the mini-batch
+    eps: float  # FGSM magnitude of eq. (2); 0 = standard back-propagation
     epochs: int
     batch_size: int
-    init_std: float    # std of the N(0, init_std) weight initialisation
+    init_std: float  # std of the N(0, init_std) weight initialisation
     seeds: tuple[int, ...]
     clip: bool = False  # clip x + mu to [0, 1] (the author's code does not)
     # Weight a of the clean loss: 0 is adversarial back-propagation (the paper, eq. 1); a > 0 is
@@ -39,13 +40,19 @@ class MnistConfig:
     clean_weight: float = 0.0
 
     def __post_init__(self):
-        checks = [(self.lr > 0, "lr", "a positive number"), (self.eps >= 0, "eps", "a number >= 0"),
-                  (self.epochs > 0, "epochs", "a positive integer"),
-                  (self.batch_size > 0, "batch_size", "a positive integer"),
-                  (self.init_std > 0, "init_std", "a positive number"),
-                  (0 <= self.clean_weight < 1, "clean_weight", "a number in [0, 1)"),
-                  (len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds), "seeds",
-                   "a non-empty tuple of distinct integers")]
+        checks = [
+            (self.lr > 0, "lr", "a positive number"),
+            (self.eps >= 0, "eps", "a number >= 0"),
+            (self.epochs > 0, "epochs", "a positive integer"),
+            (self.batch_size > 0, "batch_size", "a positive integer"),
+            (self.init_std > 0, "init_std", "a positive number"),
+            (0 <= self.clean_weight < 1, "clean_weight", "a number in [0, 1)"),
+            (
+                len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds),
+                "seeds",
+                "a non-empty tuple of distinct integers",
+            ),
+        ]
         for ok, name, allowed in checks:
             if not ok:
                 raise ValueError(f"MnistConfig.{name} = {getattr(self, name)!r}: need {allowed}")
@@ -67,15 +74,21 @@ def _step(method, model, optimizer, x, y, **kwargs):
 def _check_data(cfg: MnistConfig, name: str, x: Tensor, y: Tensor) -> None:
     n_in = cfg.mlp.sizes[0]
     if not x.is_floating_point() or x.dim() != 2 or x.shape[1] != n_in:
-        raise ValueError(f"train: {name} inputs must be a float tensor (N, {n_in}); "
-                         f"got {x.dtype} {tuple(x.shape)}")
+        raise ValueError(f"train: {name} inputs must be a float tensor (N, {n_in}); got {x.dtype} {tuple(x.shape)}")
     if y.dtype != torch.int64 or y.shape != x.shape[:1]:
-        raise ValueError(f"train: {name} labels must be an int64 tensor ({x.shape[0]},); "
-                         f"got {y.dtype} {tuple(y.shape)}")
+        raise ValueError(
+            f"train: {name} labels must be an int64 tensor ({x.shape[0]},); got {y.dtype} {tuple(y.shape)}"
+        )
 
 
-def train(cfg: MnistConfig, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], device,
-          state: dict | None = None, on_epoch: Callable[[dict, float], None] | None = None) -> dict:
+def train(
+    cfg: MnistConfig,
+    train: tuple[Tensor, Tensor],
+    test: tuple[Tensor, Tensor],
+    device,
+    state: dict | None = None,
+    on_epoch: Callable[[dict, float], None] | None = None,
+) -> dict:
     """Train every seed of `cfg` from `state` (default: from scratch) up to `cfg.epochs`.
 
     `train` and `test` are (inputs (N, in) float in [0, 1], labels (N,) int64). Returns the final
@@ -94,5 +107,15 @@ def train(cfg: MnistConfig, train: tuple[Tensor, Tensor], test: tuple[Tensor, Te
     # foreach: one multi-tensor update instead of a Python loop over the 6 tensors (on a CPU
     # torch defaults to the loop; reports/benchmark.md measures the difference)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, foreach=True)
-    return fit(model, optimizer, make_step(cfg), (x_train, y_train), (x_test, y_test), cfg.seeds,
-               cfg.batch_size, epochs=cfg.epochs, state=state, on_epoch=on_epoch)
+    return fit(
+        model,
+        optimizer,
+        make_step(cfg),
+        (x_train, y_train),
+        (x_test, y_test),
+        cfg.seeds,
+        cfg.batch_size,
+        epochs=cfg.epochs,
+        state=state,
+        on_epoch=on_epoch,
+    )
