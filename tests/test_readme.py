@@ -1,20 +1,42 @@
-"""The README shows the committed results and points at files that exist."""
+"""The README shows the committed results and the protocol's choices, points at files and
+sections that exist, runs the same test command as CI, and stays short."""
 
 from __future__ import annotations
 
 import re
 
+from advgrad.report.readme import CHOICES_END, CHOICES_START, choices_table
 from stages.report import README_END, README_START
 from tests.real_data import ROOT
 
 README = (ROOT / "README.md").read_text()
+GENERATED = ((README_START, README_END), (CHOICES_START, CHOICES_END))
+
+
+def block(start: str, end: str) -> str:
+    return README.split(start, 1)[1].split(end, 1)[0]
 
 
 def test_the_readme_results_are_the_committed_reports():
     """Generated from reports/headline.md, so the README cannot drift from reports/ (after a run:
     python -m stages.report --sync-readme README.md)."""
-    block = README.split(README_START, 1)[1].split(README_END, 1)[0]
-    assert block.strip() == (ROOT / "reports" / "headline.md").read_text().strip()
+    assert block(README_START, README_END).strip() == (ROOT / "reports" / "headline.md").read_text().strip()
+
+
+def test_the_readme_choices_are_the_protocol():
+    """Generated from advgrad/report/protocol.py, so the README's choices cannot drift from the
+    protocol the report checks runs against (after an edit: python -m advgrad.report.readme README.md)."""
+    assert block(CHOICES_START, CHOICES_END).strip() == choices_table().strip()
+
+
+def test_the_readme_is_short():
+    """At most 15,000 characters outside the generated blocks: a five-minute read; studies and
+    measurements belong in reports/."""
+    text = README
+    for start, end in GENERATED:
+        head, rest = text.split(start, 1)
+        text = head + rest.split(end, 1)[1]
+    assert len(text) <= 15_000
 
 
 def test_the_readme_names_only_files_that_exist():
@@ -22,3 +44,37 @@ def test_the_readme_names_only_files_that_exist():
     paths |= set(re.findall(r"`((?:advgrad|stages|studies|scripts|benchmarks)/[\w/]+\.py)`", README))
     assert paths
     assert [p for p in sorted(paths) if not (ROOT / p).exists()] == []
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_readme_links_to_its_own_sections():
+    anchors = {slug(h) for h in re.findall(r"(?m)^#+ (.+)$", README)}
+    links = set(re.findall(r"\]\(#([^)]+)\)", README))
+    assert links
+    assert sorted(links - anchors) == []
+
+
+def test_the_study_reports_link_to_files_that_exist():
+    for name in ("robustness.md", "transfer_gap.md"):
+        report = ROOT / "reports" / name
+        links = re.findall(r"\]\(([^)#:]+)\)", report.read_text())
+        assert [link for link in links if not (report.parent / link).exists()] == [], name
+
+
+def test_the_readme_test_command_is_what_ci_runs():
+    """The README's lint and test line runs .ci/run's commands, in its order."""
+    ci = (ROOT / ".ci" / "run").read_text().split("# README lint and test commands:", 1)[1]
+    ci_commands = [line.strip() for line in ci.splitlines() if line.strip() and not line.startswith("#")]
+    line = next(line for line in README.splitlines() if line.startswith("ruff check ."))
+    assert [c.strip() for c in line.split("#", 1)[0].split("&&")] == ci_commands
+
+
+def test_the_transfer_gap_report_is_rendered_from_the_saved_results():
+    """No number in reports/transfer_gap.md is typed by hand (python -m studies.transfer_gap --render-only)."""
+    from studies.transfer_gap import REPORT, RESULTS, render
+
+    assert REPORT.read_text() == render(sorted(RESULTS.glob("transfer_gap-*.json")))
