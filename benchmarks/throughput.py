@@ -140,7 +140,7 @@ class Stacked(Runner):
         self.model.train()  # an evaluation leaves it in eval mode
         for idx in order.split(self.cfg.batch_size, dim=1):  # (S, B)
             xb = x.index_select(0, idx.reshape(-1)).view(*idx.shape, x.shape[1])
-            self.step(self.model, self.opt, xb, y.index_select(0, idx.reshape(-1)).view(idx.shape))
+            self.step(self.model, self.opt, xb, y.index_select(0, idx.reshape(-1)).view(idx.shape), None)
 
     def eval_seconds(self, n: int) -> float:
         """Seconds to measure every seed's error on n images, as `train` does every epoch."""

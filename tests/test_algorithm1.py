@@ -11,7 +11,7 @@ import torch.nn.functional as F
 import torchattacks
 from torch import nn
 
-from advgrad.core.algorithm1 import adversarial_step, goodfellow_step
+from advgrad.core.algorithm1 import adversarial_step, goodfellow_step, random_step
 
 
 def _net(seed=0):
@@ -109,3 +109,57 @@ def test_goodfellow_step_is_eq_3_written_out():
     torch.testing.assert_close(loss, expected.detach())
     for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-7)
+
+
+# --- the random-sign control ------------------------------------------------------------------
+
+
+class _Recorder(nn.Module):
+    """The net, recording every input it is given (the perturbed z of a step)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.inputs = net, []
+
+    def forward(self, x):
+        self.inputs.append(x.detach().clone())
+        return self.net(x)
+
+
+def _grid_batch(n=6):
+    # multiples of 1/64 in [0.25, 0.75]: x +- 0.125 is exact in float32, so z - x is exactly +-eps
+    g = torch.Generator().manual_seed(3)
+    return torch.randint(16, 49, (n, 12), generator=g).float() / 64, torch.randint(0, 4, (n,), generator=g)
+
+
+def test_random_step_moves_every_element_by_exactly_eps_in_a_fresh_random_direction():
+    x, y = _grid_batch()
+    model = _Recorder(_net())
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    gen = [torch.Generator().manual_seed(5)]
+    random_step(model, F.cross_entropy, opt, x, y, 0.125, gen)
+    random_step(model, F.cross_entropy, opt, x, y, 0.125, gen)
+    first, second = model.inputs  # no first pass: one forward per step
+    assert (first - x).abs().eq(0.125).all() and (second - x).abs().eq(0.125).all()
+    assert not torch.equal(first, second)  # drawn afresh at every step
+    # Not FGSM's direction: about half of the signs disagree with the input gradient's.
+    v = x.clone().requires_grad_()
+    F.cross_entropy(model.net(v), y).backward()
+    agree = ((first - x).sign() == v.grad.sign()).float().mean().item()
+    assert 0.25 < agree < 0.75
+    # The update is the standard step on z: the same as back-propagation on the recorded input.
+    ref = _net()
+    ref_opt = torch.optim.SGD(ref.parameters(), lr=0.1)
+    adversarial_step(ref, F.cross_entropy, ref_opt, first, y, 0.0)
+    fresh = _Recorder(_net())
+    random_step(
+        fresh,
+        F.cross_entropy,
+        torch.optim.SGD(fresh.parameters(), lr=0.1),
+        x,
+        y,
+        0.125,
+        [torch.Generator().manual_seed(5)],
+    )
+    for a, b in zip(fresh.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(a, b)

@@ -101,17 +101,18 @@ def test_stacked_training_equals_per_seed_and_plain_autograd_loop(activation, ep
     assert not torch.allclose(together["model"]["weights.0"][0], together["model"]["weights.0"][1])
 
 
-def test_resume_from_saved_state_is_bit_identical(tmp_path):
+@pytest.mark.parametrize("direction", ["adversarial", "random"])
+def test_resume_from_saved_state_is_bit_identical(tmp_path, direction):
     # Dropout and eps > 0: every random stream (init, shuffle, dropout) must be restored.
     train, test = _separable(40), _separable(20, seed=1)
-    full = trainer.train(_config(epochs=4, seeds=(0, 5), dropout=(0.2, 0.5)), train, test, "cpu")
+    full = trainer.train(_config(epochs=4, seeds=(0, 5), dropout=(0.2, 0.5), direction=direction), train, test, "cpu")
 
-    half = trainer.train(_config(epochs=2, seeds=(0, 5), dropout=(0.2, 0.5)), train, test, "cpu")
+    half = trainer.train(_config(epochs=2, seeds=(0, 5), dropout=(0.2, 0.5), direction=direction), train, test, "cpu")
     torch.save(half, tmp_path / "state.pt")
     loaded = torch.load(tmp_path / "state.pt", map_location="cpu", weights_only=False)
     seen = []
     resumed = trainer.train(
-        _config(epochs=4, seeds=(0, 5), dropout=(0.2, 0.5)),
+        _config(epochs=4, seeds=(0, 5), dropout=(0.2, 0.5), direction=direction),
         train,
         test,
         "cpu",
@@ -123,7 +124,7 @@ def test_resume_from_saved_state_is_bit_identical(tmp_path):
     assert resumed["epoch"] == full["epoch"] == 4
     assert resumed["curves"] == full["curves"]
     assert all(torch.equal(t, full["model"][name]) for name, t in resumed["model"].items())
-    for key in ("shuffle_rng", "dropout_rng"):
+    for key in ("shuffle_rng", "dropout_rng", "noise_rng"):
         assert all(torch.equal(a, b) for a, b in zip(resumed[key], full[key]))
     # Resuming must not have modified the loaded state.
     assert loaded["epoch"] == 2 and len(loaded["curves"]) == 4

@@ -10,7 +10,7 @@ generator states on both sides. Sizes are tiny to keep it fast.
 import pytest
 import torch
 
-from advgrad.core.algorithm1 import adversarial_step, goodfellow_step
+from advgrad.core.algorithm1 import adversarial_step, goodfellow_step, random_step
 from advgrad.core.dropout import SeededDropout, use_generators
 from advgrad.mnist.model import ACTIVATIONS, MLPConfig, StackedMLP, bce_loss, to_modules, unstack
 
@@ -145,6 +145,24 @@ def test_stacked_goodfellow_step_equals_per_seed_reference_steps(activation, dro
         torch.testing.assert_close(losses[s], j)
     _assert_match(model, copies, rtol=1e-5, atol=1e-6)
     # It is not Algorithm 1: the clean pass moves the weights too.
+    nokland, _ = _pair(cfg)
+    adversarial_step(nokland, bce_loss, torch.optim.SGD(nokland.parameters(), lr=LR[activation]), x, y, 0.08)
+    assert not torch.allclose(model.weights[0], nokland.weights[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_stacked_random_step_equals_per_seed_random_steps(activation):
+    """The random-sign control: seed s draws its signs from its own generator, stacked or not."""
+    cfg = MLPConfig(SIZES, activation)
+    model, copies = _pair(cfg)
+    x, y = _batch()
+    opt = torch.optim.SGD(model.parameters(), lr=LR[activation])
+    _, losses = random_step(model, bce_loss, opt, x, y, 0.08, _gens(7))
+    for s, (copy, g) in enumerate(zip(copies, _gens(7), strict=True)):
+        _, j = random_step(copy, bce_loss, torch.optim.SGD(copy.parameters(), lr=LR[activation]), x[s], y[s], 0.08, [g])
+        torch.testing.assert_close(losses[s], j)
+    _assert_match(model, copies, rtol=1e-5, atol=1e-6)
+    # Not the adversarial step: different perturbations, different updates.
     nokland, _ = _pair(cfg)
     adversarial_step(nokland, bce_loss, torch.optim.SGD(nokland.parameters(), lr=LR[activation]), x, y, 0.08)
     assert not torch.allclose(model.weights[0], nokland.weights[0], atol=1e-5)

@@ -111,6 +111,7 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     x: torch.Tensor,
     y: torch.Tensor,
+    rng: list[torch.Generator] | None = None,
     *,
     eps: float,
     max_norm: float | None,
@@ -118,7 +119,8 @@ def train_step(
     """One update of Algorithm 1 (eps > 0) or of plain back-propagation (eps = 0) on softmax +
     cross-entropy averaged over the mini-batch, then max-norm (Srivastava et al. 2014: after
     every update). x: (B, 3, 32, 32), y: (B,). Returns the detached logits (B, 10) and mean
-    loss of the pass the update was computed from (the perturbed one when eps > 0)."""
+    loss of the pass the update was computed from (the perturbed one when eps > 0). `rng` (the
+    training loop's per-seed noise generators) is not used: no CIFAR-10 method draws noise."""
     logits, loss = adversarial_step(model, F.cross_entropy, optimizer, x, y, eps)
     if max_norm is not None:
         apply_max_norm_(model, max_norm)

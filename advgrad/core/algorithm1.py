@@ -25,7 +25,7 @@ from torch import nn
 
 from advgrad.core.adversarial import fgsm, input_gradient
 
-__all__ = ["adversarial_step", "goodfellow_step"]
+__all__ = ["adversarial_step", "goodfellow_step", "random_sign", "random_step"]
 
 # (logits, labels) -> J: a scalar, or one J per seed (S,) for a stacked model
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -90,3 +90,33 @@ def goodfellow_step(
     ((1 - clean_weight) * perturbed).sum().backward()  # accumulates onto a J(x)'s gradients
     optimizer.step()
     return logits.detach(), (clean_weight * clean + (1 - clean_weight) * perturbed).detach()
+
+
+def random_sign(x: torch.Tensor, generators: list[torch.Generator], stacked: bool) -> torch.Tensor:
+    """sign(u), u ~ N(0, 1) for every element of x: +1 or -1 (u = 0 has probability 0).
+
+    `stacked`: x is (S, ...) and slice s draws from `generators[s]`; else all of x from
+    `generators[0]`. Each seed draws from its own generator, so its perturbations do not depend
+    on the seeds stacked beside it."""
+    shape = x.shape[1:] if stacked else x.shape
+    draws = [torch.randn(shape, generator=g, device=x.device, dtype=x.dtype) for g in generators]
+    return (torch.stack(draws) if stacked else draws[0]).sign()
+
+
+def random_step(
+    model: nn.Module,
+    loss_fn: Loss,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    generators: list[torch.Generator],
+    clip: tuple[float, float] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The control for the paper's claim that the *adversarial* direction regularises (beyond
+    the paper): Algorithm 1 with step 2's gradient sign replaced by a random sign, z = x + eps
+    sign(u), u ~ N(0, 1) drawn afresh for every element at every step. The perturbation has
+    FGSM's L-infinity size (eps in every element) and no first pass. Returns what
+    `adversarial_step` returns."""
+    z = fgsm(x, random_sign(x, generators, getattr(model, "stacked", False)), eps, clip)
+    return adversarial_step(model, loss_fn, optimizer, z, y, 0.0)

@@ -32,12 +32,13 @@ from advgrad.core.evaluation import error_rate
 
 __all__ = ["Step", "stream_seed", "fit"]
 
-# (model, optimizer, x, y) -> (logits, loss): one update; loss is a scalar or one per seed (S,)
-Step = Callable[[nn.Module, torch.optim.Optimizer, Tensor, Tensor], tuple[Tensor, Tensor]]
+# (model, optimizer, x, y, rng) -> (logits, loss): one update; loss is a scalar or one per seed
+# (S,); rng: one device generator per seed for what the step itself draws (the random control)
+Step = Callable[[nn.Module, torch.optim.Optimizer, Tensor, Tensor, list[torch.Generator]], tuple[Tensor, Tensor]]
 
 
 def stream_seed(seed: int, stream: str) -> int:
-    """A seed for one random stream ("shuffle", "dropout") of run `seed`.
+    """A seed for one random stream ("shuffle", "dropout", "noise") of run `seed`.
 
     Hashing keeps the streams of one run apart from each other and from its weight
     initialisation (`torch.Generator().manual_seed(seed)`).
@@ -105,7 +106,7 @@ def fit(
     one that this function handed to `on_epoch` (and is not modified): training continues
     exactly where it stopped. Returns the final state:
 
-        {"epoch", "model", "optimizer", "schedule", "shuffle_rng", "dropout_rng", "curves"}
+        {"epoch", "model", "optimizer", "schedule", "shuffle_rng", "dropout_rng", "noise_rng", "curves"}
 
     (model and optimizer as CPU state_dicts), curves holding one row per seed and epoch:
     epoch (from 1), seed, train_error and test_error (clean, eval mode, whole split), train_loss
@@ -127,6 +128,7 @@ def fit(
             schedule.load_state_dict(state["schedule"])
     shuffle_rng = _generators(seeds, "shuffle", "cpu", state and state["shuffle_rng"])
     dropout_rng = _generators(seeds, "dropout", device, state and state["dropout_rng"])
+    noise_rng = _generators(seeds, "noise", device, state and state["noise_rng"])
     use_generators(model, dropout_rng)
     epoch = state["epoch"] if state else 0
     curves = list(state["curves"]) if state else []
@@ -144,7 +146,7 @@ def fit(
             yb = y.index_select(0, idx.reshape(-1)).view(idx.shape)  # (S, B)
             if not stacked:
                 xb, yb = xb[0], yb[0]  # (B, ...), (B,)
-            logits, loss = step(model, optimizer, xb, yb)
+            logits, loss = step(model, optimizer, xb, yb, noise_rng)
             wrong += (logits.argmax(-1) != yb).sum(-1).reshape(n_seeds)
             loss_sum += loss.reshape(n_seeds) * idx.shape[1]
         _check_finite(model, loss_sum, seeds, epoch, lr)
@@ -178,6 +180,7 @@ def fit(
             "schedule": schedule.state_dict() if schedule is not None else None,
             "shuffle_rng": [g.get_state() for g in shuffle_rng],
             "dropout_rng": [g.get_state() for g in dropout_rng],
+            "noise_rng": [g.get_state() for g in noise_rng],
             "curves": list(curves),
         }
         if on_epoch is not None:

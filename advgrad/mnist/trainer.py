@@ -16,7 +16,7 @@ from functools import partial
 import torch
 from torch import Tensor
 
-from advgrad.core.algorithm1 import adversarial_step, goodfellow_step
+from advgrad.core.algorithm1 import adversarial_step, goodfellow_step, random_step
 from advgrad.core.training import fit
 from advgrad.mnist.model import MLPConfig, StackedMLP, bce_loss, input_range
 
@@ -38,6 +38,9 @@ class MnistConfig:
     # Weight a of the clean loss: 0 is adversarial back-propagation (the paper, eq. 1); a > 0 is
     # Goodfellow et al.'s (2014) a J(x) + (1 - a) J(x + mu) (their eq. 3: a = 0.5).
     clean_weight: float = 0.0
+    # The direction of the perturbation: "adversarial" (sign of the input gradient, eq. 2) or
+    # "random" (a random sign per element, fresh each step: the control, beyond the paper).
+    direction: str = "adversarial"
 
     def __post_init__(self):
         checks = [
@@ -47,6 +50,7 @@ class MnistConfig:
             (self.batch_size > 0, "batch_size", "a positive integer"),
             (self.init_std > 0, "init_std", "a positive number"),
             (0 <= self.clean_weight < 1, "clean_weight", "a number in [0, 1)"),
+            (self.direction in ("adversarial", "random"), "direction", "adversarial or random"),
             (
                 len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds),
                 "seeds",
@@ -59,16 +63,23 @@ class MnistConfig:
 
 
 def make_step(cfg: MnistConfig) -> Callable:
-    """The update of the configuration's method: Algorithm 1 (eps = 0: back-propagation), or
-    Goodfellow et al.'s objective where `clean_weight` > 0 and eps > 0."""
+    """The update of the configuration's method: Algorithm 1 (eps = 0: back-propagation),
+    Goodfellow et al.'s objective where `clean_weight` > 0 and eps > 0, or the random-sign
+    control where `direction` is "random"."""
     clip = input_range(cfg.mlp) if cfg.clip else None
+    if cfg.direction == "random" and cfg.eps > 0:
+        return partial(_random, eps=cfg.eps, clip=clip)
     if cfg.clean_weight > 0 and cfg.eps > 0:
         return partial(_step, goodfellow_step, eps=cfg.eps, clean_weight=cfg.clean_weight, clip=clip)
     return partial(_step, adversarial_step, eps=cfg.eps, clip=clip)
 
 
-def _step(method, model, optimizer, x, y, **kwargs):
+def _step(method, model, optimizer, x, y, rng, **kwargs):
     return method(model, bce_loss, optimizer, x, y, **kwargs)
+
+
+def _random(model, optimizer, x, y, rng, **kwargs):
+    return random_step(model, bce_loss, optimizer, x, y, generators=rng, **kwargs)
 
 
 def _check_data(cfg: MnistConfig, name: str, x: Tensor, y: Tensor) -> None:
