@@ -27,9 +27,21 @@ from advgrad.data.sources import CIFAR_ARCHIVE, MNIST_FILES
 
 CELL = 7  # side of an MNIST class square, and of a grid cell
 CIFAR_SQUARE = slice(8, 24)  # rows and columns of the CIFAR class square
-PALETTE = np.array([  # one clearly distinct RGB colour per CIFAR class
-    [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [255, 0, 255],
-    [0, 255, 255], [255, 128, 0], [128, 0, 255], [255, 255, 255], [0, 128, 128]], dtype=np.int64)
+PALETTE = np.array(
+    [  # one clearly distinct RGB colour per CIFAR class
+        [255, 0, 0],
+        [0, 255, 0],
+        [0, 0, 255],
+        [255, 255, 0],
+        [255, 0, 255],
+        [0, 255, 255],
+        [255, 128, 0],
+        [128, 0, 255],
+        [255, 255, 255],
+        [0, 128, 128],
+    ],
+    dtype=np.int64,
+)
 
 
 def mnist_square(c: int) -> tuple[slice, slice]:
@@ -63,8 +75,9 @@ def cifar_like(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images.clip(0, 255).astype(np.uint8), labels
 
 
-def write_mnist_mirror(root: Path, dataset: str = "mnist", n_train: int = 600, n_test: int = 100,
-                       seed: int = 0) -> Path:
+def write_mnist_mirror(
+    root: Path, dataset: str = "mnist", n_train: int = 600, n_test: int = 100, seed: int = 0
+) -> Path:
     """Write `<root>/<dataset>/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz`; return the folder."""
     folder = Path(root) / dataset
     folder.mkdir(parents=True, exist_ok=True)
@@ -87,6 +100,35 @@ def write_cifar_mirror(root: Path, n_per_batch: int = 100, seed: int = 0) -> Pat
     return folder
 
 
+def shifted_labels(labels: np.ndarray, shift: int = 1) -> np.ndarray:
+    """Every label c replaced by (c + shift) % 10: a permutation of the classes that no image
+    keeps, so a net that learned the true classes misclassifies (almost) all of them."""
+    return ((labels.astype(np.int64) + shift) % 10).astype(np.uint8)
+
+
+def write_mnist_mirror_shifted_test(
+    root: Path, dataset: str = "mnist", n_train: int = 600, n_test: int = 100, seed: int = 0, shift: int = 1
+) -> Path:
+    """`write_mnist_mirror` with the test labels shifted (`shifted_labels`): a net trained on the
+    training split has a test error near 100 % and a training error near 0, so a stage that
+    reports one split's numbers as the other's is told apart by them."""
+    folder = write_mnist_mirror(root, dataset, n_train, n_test, seed)
+    _, labels = mnist_like(n_test, seed + 1)
+    write_idx(folder / MNIST_FILES["test"][1], shifted_labels(labels, shift))
+    return folder
+
+
+def write_cifar_mirror_shifted_test(root: Path, n_per_batch: int = 100, seed: int = 0, shift: int = 1) -> Path:
+    """`write_cifar_mirror` with the test batch's labels shifted (`shifted_labels`), as
+    `write_mnist_mirror_shifted_test`."""
+    folder = Path(root) / "cifar-10"
+    folder.mkdir(parents=True, exist_ok=True)
+    x_train, y_train = cifar_like(5 * n_per_batch, seed)
+    x_test, y_test = cifar_like(n_per_batch, seed + 1)
+    write_cifar_tar(folder / CIFAR_ARCHIVE, x_train, y_train, x_test, shifted_labels(y_test, shift))
+    return folder
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # keep pytest output clean
         pass
@@ -95,8 +137,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @contextlib.contextmanager
 def serve_directory(root: Path, handler=_QuietHandler) -> Iterator[str]:
     """Serve `root` over HTTP on 127.0.0.1 (a free port) in a thread; yield the base URL."""
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
