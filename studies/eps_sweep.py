@@ -32,8 +32,9 @@ from matplotlib.ticker import FuncFormatter
 
 from advgrad.core.io import save_text
 from advgrad.core.plotting import METHOD_COLORS, save_figure
-from advgrad.report.figures import percent_axis
-from stages.report import PLOT_NAMES, flat_dict  # the report stage's curves columns and params keys
+from advgrad.report.figures import PLOT_NAMES, percent_axis  # the report's dvc plots columns
+from advgrad.report.tables import cell
+from stages.report import flat_dict  # params keys as the report stage flattens them
 
 METHODS = ("backprop", "adversarial", "goodfellow")
 PAPER_EPS = 0.08
@@ -41,8 +42,9 @@ PAPER_EPS = 0.08
 
 def git_curves(rev: str, dataset: str, net: str) -> str | None:
     """The seed-mean curves CSV that experiment `rev` committed (None if it has none)."""
-    out = subprocess.run(["git", "show", f"{rev}:reports/plots/curves/{dataset}-{net}.csv"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "show", f"{rev}:reports/plots/curves/{dataset}-{net}.csv"], capture_output=True, text=True
+    )
     return out.stdout if out.returncode == 0 else None
 
 
@@ -61,8 +63,9 @@ def experiments(exp_show: list[dict]) -> tuple[list[dict], list[str]]:
     out because they are queued, running or failed (a running one shows its baseline's metrics)."""
     out, unfinished = [], []
     for commit in exp_show:
-        entries = [(commit, None)] + [(e, group.get("executor")) for group in commit.get("experiments") or []
-                                      for e in group.get("revs", [])]
+        entries = [(commit, None)] + [
+            (e, group.get("executor")) for group in commit.get("experiments") or [] for e in group.get("revs", [])
+        ]
         for entry, executor in entries:
             name = entry.get("name") or (entry.get("rev") or "")[:7]
             if executor and executor.get("state") != "success":
@@ -84,12 +87,16 @@ def overrides(params: dict, defaults: dict) -> list[str]:
     """The `-S key=value` settings (eps apart) under which `params` differ from `defaults` (the
     committed params.yaml, the paper's protocol)."""
     flat, base = flat_dict(params), flat_dict(defaults)
-    return [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
-            for k, v in sorted(flat.items()) if k != "eps" and base.get(k, object()) != v]
+    return [
+        f"{k}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
+        for k, v in sorted(flat.items())
+        if k != "eps" and base.get(k, object()) != v
+    ]
 
 
-def sweep_rows(exps: list[dict], dataset: str, net: str, pgd_eps: str = "0.1", last: int = 3,
-               read_curves=None) -> list[dict]:
+def sweep_rows(
+    exps: list[dict], dataset: str, net: str, pgd_eps: str = "0.1", last: int = 3, read_curves=None
+) -> list[dict]:
     """One row per training eps, per method: Table 2's statistic, the seed-mean test error over
     the final `last` epochs (from the experiment's committed curves) and the PGD error."""
     read_curves = read_curves or git_curves
@@ -113,49 +120,82 @@ def sweep_rows(exps: list[dict], dataset: str, net: str, pgd_eps: str = "0.1", l
     return [rows[k] for k in sorted(rows)]
 
 
-def _cell(stat: dict | None) -> str:
-    if not stat:
-        return "not run"
-    return f"{stat['error_pct']:.2f} ± {stat.get('std_pct', 0):.2f} (n={stat.get('n_seeds', '?')})"
+def stat_cell(stat: dict | None) -> str:
+    """A metrics.json statistic as the report prints it, `mean ± std (n=k)`."""
+    return cell(stat["error_pct"], stat.get("std_pct", 0), stat.get("n_seeds")) if stat else cell(None)
 
 
-def render(rows: list[dict], dataset: str, net: str, pgd_eps: str, figure: str | None,
-           settings: list[str] | None = None, verified: bool | None = None, last: int = 3,
-           window: str = "the last epochs") -> str:
+def render(
+    rows: list[dict],
+    dataset: str,
+    net: str,
+    pgd_eps: str,
+    figure: str | None,
+    settings: list[str] | None = None,
+    verified: bool | None = None,
+    last: int = 3,
+    window: str = "the last epochs",
+) -> str:
     lines = [f"# The eps study: {dataset}, 2x{net.split('-')[1]} {net.split('-')[0]}", ""]
     if settings:
         eps_list = ",".join(f"{r['eps']:g}" for r in rows)
-        lines += ["**Reduced scale, not the paper's protocol**: every experiment ran the committed "
-                  "params.yaml with " + ", ".join(f"`{s}`" for s in settings) + ".", "",
-                  "Reproduce (with `ADVGRAD_DATA_MIRROR` set for a local copy of the data: README, Data):",
-                  "", "```",
-                  f"dvc exp run --queue -S 'eps={eps_list}' " + " ".join(f"-S '{s}'" for s in settings),
-                  "dvc queue start -j 1", f"python -m studies.eps_sweep --dataset {dataset} --net {net} --last {last}",
-                  "```", ""]
+        lines += [
+            "**Reduced scale, not the paper's protocol**: every experiment ran the committed "
+            "params.yaml with " + ", ".join(f"`{s}`" for s in settings) + ".",
+            "",
+            "Reproduce (with `ADVGRAD_DATA_MIRROR` set for a local copy of the data: README, Data):",
+            "",
+            "```",
+            f"dvc exp run --queue -S 'eps={eps_list}' " + " ".join(f"-S '{s}'" for s in settings),
+            "dvc queue start -j 1",
+            f"python -m studies.eps_sweep --dataset {dataset} --net {net} --last {last}",
+            "```",
+            "",
+        ]
     if verified is not None:
         lines += [f"Dataset checksums: {'verified' if verified else '**not verified**'}.", ""]
-    lines += [f"Per training eps and method: the clean test error averaged over the final {last} epochs of the "
-              f"seed-mean curve (the figure's clean panel); Table 2's statistic, the mean test error over "
-              f"{window}, mean ± std over seeds (it also counts how fast a net learns when the window is "
-              f"most of the run); and the white-box PGD error at eps {pgd_eps} (the robustness section's "
-              f"threat model, its image subset), mean ± std over seeds. The paper's eps is {PAPER_EPS}. "
-              "Back-prop does not read eps: its rows are the same nets in every experiment, a reference.",
-              "", "Generated by `python -m studies.eps_sweep` from `dvc exp show --json` and each experiment's "
-              "committed reports/plots/curves.", ""]
-    head = ["training eps", "method", f"clean, final {last} epochs %", "Table 2 statistic %",
-            f"PGD {pgd_eps} %", "experiment"]
+    lines += [
+        f"Per training eps and method: the clean test error averaged over the final {last} epochs of the "
+        f"seed-mean curve (the figure's clean panel); Table 2's statistic, the mean test error over "
+        f"{window}, mean ± std over seeds (it also counts how fast a net learns when the window is "
+        f"most of the run); and the white-box PGD error at eps {pgd_eps} (the robustness section's "
+        f"threat model, its image subset), mean ± std over seeds. The paper's eps is {PAPER_EPS}. "
+        "Back-prop does not read eps: its rows are the same nets in every experiment, a reference.",
+        "",
+        "Generated by `python -m studies.eps_sweep` from `dvc exp show --json` and each experiment's "
+        "committed reports/plots/curves.",
+        "",
+    ]
+    head = [
+        "training eps",
+        "method",
+        f"clean, final {last} epochs %",
+        "Table 2 statistic %",
+        f"PGD {pgd_eps} %",
+        "experiment",
+    ]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         for m in METHODS:
             final = r.get(f"{m}_final")
-            cells = [f"{r['eps']:g}", m, "not available" if final is None else f"{final:.2f}",
-                     _cell(r.get(f"{m}_clean")), _cell(r.get(f"{m}_pgd")), ", ".join(sorted(r["experiments"]))]
+            cells = [
+                f"{r['eps']:g}",
+                m,
+                "not available" if final is None else f"{final:.2f}",
+                stat_cell(r.get(f"{m}_clean")),
+                stat_cell(r.get(f"{m}_pgd")),
+                ", ".join(sorted(r["experiments"])),
+            ]
             lines.append("| " + " | ".join(cells) + " |")
     if figure:
-        lines += ["", f"![The eps study]({figure})", "",
-                  f"*{dataset}, 2x{net.split('-')[1]} {net.split('-')[0]}: clean test error over the final {last} "
-                  f"epochs (left) and PGD error at eps {pgd_eps} (right) against the training eps, seed means; "
-                  f"the paper's {PAPER_EPS} dotted.*"]
+        lines += [
+            "",
+            f"![The eps study]({figure})",
+            "",
+            f"*{dataset}, 2x{net.split('-')[1]} {net.split('-')[0]}: clean test error over the final {last} "
+            f"epochs (left) and PGD error at eps {pgd_eps} (right) against the training eps, seed means; "
+            f"the paper's {PAPER_EPS} dotted.*",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -178,8 +218,14 @@ def plot(rows: list[dict], out: Path, title: str, pgd_eps: str, last: int = 3):
             pts = [(r["eps"], v) for r in rows if (v := _value(r, method, key)) is not None]
             if pts:
                 xs, ys = zip(*pts, strict=True)
-                ax.plot(xs, ys, marker="o", color=METHOD_COLORS[method], linestyle="-" if key == "clean" else "--",
-                        label=method)
+                ax.plot(
+                    xs,
+                    ys,
+                    marker="o",
+                    color=METHOD_COLORS[method],
+                    linestyle="-" if key == "clean" else "--",
+                    label=method,
+                )
     for ax, name in ((clean_ax, f"clean test error, final {last} epochs"), (pgd_ax, f"PGD error at eps {pgd_eps}")):
         ax.axvline(PAPER_EPS, color="0.5", linewidth=0.8, linestyle=":")
         ax.set_title(name)
@@ -199,14 +245,21 @@ def main(argv=None) -> None:
     ap.add_argument("--last", type=int, default=3, help="epochs at the end of training the clean error averages")
     ap.add_argument("--exp-show", type=Path, help="a saved `dvc exp show --json` (default: run it)")
     ap.add_argument("--out", type=Path, default=Path("reports"))
-    ap.add_argument("--params", type=Path, default=Path("params.yaml"),
-                    help="the defaults the settings line is written against (the committed protocol)")
+    ap.add_argument(
+        "--params",
+        type=Path,
+        default=Path("params.yaml"),
+        help="the defaults the settings line is written against (the committed protocol)",
+    )
     args = ap.parse_args(argv)
     if args.exp_show:
         shown = json.loads(args.exp_show.read_text())
     else:
-        shown = json.loads(subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json", "-A"],
-                                          capture_output=True, text=True, check=True).stdout)
+        shown = json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "dvc", "exp", "show", "--json", "-A"], capture_output=True, text=True, check=True
+            ).stdout
+        )
     exps, unfinished = experiments(shown)
     if unfinished:
         print(f"eps_sweep: left out, not finished: {', '.join(unfinished)}", file=sys.stderr)
@@ -218,15 +271,25 @@ def main(argv=None) -> None:
         raise SystemExit("eps_sweep: no two experiments differ in eps alone; queue a sweep first (see --help)")
     rows = sweep_rows(best, args.dataset, args.net, args.pgd_eps, args.last)
     mnist = best[0]["params"].get("mnist", {})
-    window = (f"the last {min(mnist['last_epochs'], mnist['epochs'])} of {mnist['epochs']} epochs"
-              if {"last_epochs", "epochs"} <= mnist.keys() else "the last epochs")
+    window = (
+        f"the last {min(mnist['last_epochs'], mnist['epochs'])} of {mnist['epochs']} epochs"
+        if {"last_epochs", "epochs"} <= mnist.keys()
+        else "the last epochs"
+    )
     settings = overrides(best[0]["params"], yaml.safe_load(args.params.read_text())) if args.params.exists() else None
     verified = all(e["metrics"].get("run", {}).get("data_verified", False) for e in best)
     scale = f"{mnist.get('epochs', '?')} epochs, {best[0]['params'].get('seeds', '?')} seeds"
-    plot(rows, args.out / "eps_sweep.png", f"{args.dataset} 2x{args.net.split('-')[1]} "
-         f"{args.net.split('-')[0]}, {scale}: error against the training eps", args.pgd_eps, args.last)
-    save_text(render(rows, args.dataset, args.net, args.pgd_eps, "eps_sweep.png", settings, verified,
-                     args.last, window), args.out / "eps_sweep.md")
+    plot(
+        rows,
+        args.out / "eps_sweep.png",
+        f"{args.dataset} 2x{args.net.split('-')[1]} {args.net.split('-')[0]}, {scale}: error against the training eps",
+        args.pgd_eps,
+        args.last,
+    )
+    save_text(
+        render(rows, args.dataset, args.net, args.pgd_eps, "eps_sweep.png", settings, verified, args.last, window),
+        args.out / "eps_sweep.md",
+    )
     print(f"eps_sweep: {len(rows)} training eps from {len(best)} experiments -> {args.out / 'eps_sweep.md'}")
 
 

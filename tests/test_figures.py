@@ -23,9 +23,16 @@ def fake_curves(epochs: int = 12, seeds: int = 2) -> pd.DataFrame:
         for method, scale in (("backprop", 1.0), ("adversarial", 0.7)):
             for seed in range(seeds):
                 for epoch in range(1, epochs + 1):
-                    rows.append({"activation": act, "method": method, "epoch": epoch, "seed": seed,
-                                 "train_error": (scale * 10.0 / epoch + seed) / 100,
-                                 "test_error": (scale * (1.0 + 10.0 / epoch) + seed) / 100})
+                    rows.append(
+                        {
+                            "activation": act,
+                            "method": method,
+                            "epoch": epoch,
+                            "seed": seed,
+                            "train_error": (scale * 10.0 / epoch + seed) / 100,
+                            "test_error": (scale * (1.0 + 10.0 / epoch) + seed) / 100,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -68,8 +75,7 @@ def test_error_curves_name_missing_columns(out):
 
 def test_weight_tiles_png(out):
     torch.manual_seed(0)
-    weights = {"dropout": torch.randn(30, 784), "backprop": torch.randn(784, 30),
-               "adversarial": torch.randn(30, 784)}
+    weights = {"dropout": torch.randn(30, 784), "backprop": torch.randn(784, 30), "adversarial": torch.randn(30, 784)}
     fig = plot_weight_tiles(weights, out, n=25)
     assert_png(out)
     assert [ax.get_title() for ax in fig.axes] == ["backprop", "adversarial", "dropout"]  # paper order
@@ -94,8 +100,7 @@ def test_activation_histograms_png_and_zero_fraction(out):
     adversarial = torch.cat([torch.zeros(61), torch.rand(39) + 0.1]).reshape(10, 10)  # 61 % zeros
     fig = plot_activation_histograms({"adversarial": adversarial, "backprop": backprop}, out)
     assert_png(out)
-    assert [ax.get_title() for ax in fig.axes] == ["backprop: 39.0% exact zeros",
-                                                   "adversarial: 61.0% exact zeros"]
+    assert [ax.get_title() for ax in fig.axes] == ["backprop: 39.0% exact zeros", "adversarial: 61.0% exact zeros"]
     counts = [sum(p.get_height() for p in ax.patches) for ax in fig.axes]
     assert counts == [100, 100]  # every activation is in a bin
     assert fig.axes[0].get_yscale() == "log"
@@ -107,8 +112,16 @@ def test_robustness_png_colour_per_method_dash_per_attack_and_seed_band(out):
         for seed, shift in ((0, 0.0), (1, 2.0)):
             for attack, factor in (("fgsm", 1.0), ("pgd", 2.0)):
                 for eps in (0.0, 0.1, 0.3):
-                    rows.append({"config": "2x400 relu", "method": method, "seed": seed, "attack": attack,
-                                 "eps": eps, "error_pct": base * factor * eps * 10 + shift})
+                    rows.append(
+                        {
+                            "config": "2x400 relu",
+                            "method": method,
+                            "seed": seed,
+                            "attack": attack,
+                            "eps": eps,
+                            "error_pct": base * factor * eps * 10 + shift,
+                        }
+                    )
     fig = plot_robustness(pd.DataFrame(rows), out, title="mnist")
     assert_png(out)
     lines = {line.get_label(): line for line in fig.axes[0].get_lines()}

@@ -1,6 +1,7 @@
 """reports/tables.md and reports/metrics.json rendering (advgrad.report.tables) and the paper's numbers.
 
-The golden file tests/golden/tables_small.md is the rendering of `small_results()`; after an
+The golden file tests/golden/tables_small.md is the rendering of `small_results()`, tidy per-seed
+rows; after an
 intended change of the layout regenerate it with
     UPDATE_GOLDEN=1 python -m pytest -q tests/test_report.py
 and read the diff before committing it.
@@ -8,16 +9,30 @@ and read the diff before committing it.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
+import io
 import json
+import math
 import os
 import re
+import statistics
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from scipy import stats
 
 from advgrad.report import paper, protocol
-from advgrad.report.tables import NOT_RUN, metrics_json, render_tables
+from advgrad.report.tables import (
+    COLUMNS,
+    KINDS,
+    NOT_RUN,
+    Results,
+    metrics_json,
+    render_tables,
+    results_csv,
+    tidy,
+)
 
 GOLDEN = Path(__file__).parent / "golden" / "tables_small.md"
 NO_COUNTERPART = "—"
@@ -34,54 +49,119 @@ def paper_settings(**changes) -> dict:
 
 def full_run(settings: dict | None = None, **changes) -> dict:
     """A `run` section with the paper's protocol (not reduced, verified data)."""
-    run = {"datasets": ["mnist"], "cifar_datasets": ["cifar-10"],
-           "settings": paper_settings() if settings is None else settings,
-           "provenance": {"git_revs": ["abc1234def5678"], "git_dirty": False, "dvc_exp_names": [],
-                          "dvc_exp_baseline_revs": [], "devices": ["cpu"], "torch": ["2.14.1"]},
-           "dvc": "3.67.1", "data_verified": True}
+    run = {
+        "datasets": ["mnist"],
+        "cifar_datasets": ["cifar-10"],
+        "settings": paper_settings() if settings is None else settings,
+        "provenance": {
+            "git_revs": ["abc1234def5678"],
+            "git_dirty": False,
+            "dvc_exp_names": [],
+            "dvc_exp_baseline_revs": [],
+            "devices": ["cpu"],
+            "torch": ["2.14.1"],
+        },
+        "dvc": "3.67.1",
+        "data_verified": True,
+    }
     run.update(changes)
     return run
 
 
-def small_results() -> dict:
-    """A reduced, unverified run with partial results in every section (the golden file's input)."""
-    return {
-        "run": full_run(paper_settings(mnist__epochs=3, seeds=2, mnist__train_size=12000,
-                                       cifar10__max_epochs=2, cifar10__train_size=500),
-                        data_verified=False),
-        "table2": {"mnist": {
-            "relu-400": {"backprop": {"error_pct": 1.234, "std_pct": 0.111, "n_seeds": 2},
-                         "adversarial": {"error_pct": 0.915, "std_pct": 0.052, "n_seeds": 2},
-                         "difference": {"mean_pct": -0.319, "ci95_pct": 0.5526, "n": 2}},
-            "relu-800": {"adversarial": {"error_pct": 0.7, "std_pct": 0.0, "n_seeds": 2}},
-            "logistic-800": {"backprop": {"error_pct": 1.987, "std_pct": 0.2, "n_seeds": 2}},
-            # a width the paper does not have: shown with the paper's cell empty
-            "tanh-100": {"adversarial": {"error_pct": 3.5, "n_seeds": 1},
-                         "backprop": {"error_pct": 4.25, "n_seeds": 1},
-                         "difference": {"mean_pct": -0.75, "n": 1}},
-        }},
-        "attack": {"mnist": {"0.25": {"backprop_pct": 30.5, "backprop_std_pct": 2.5,
-                                      "adversarial_pct": 8.75, "adversarial_std_pct": 1.25, "n_pairs": 2},
-                             "0.1": {"backprop_pct": 12.0, "adversarial_pct": 3.0, "n_pairs": 1}}},
-        "sparsity": {"mnist": {"backprop_zero_frac": 0.4321, "adversarial_zero_frac": 0.5678,
-                               "per_layer": {"backprop": [0.41, 0.4542], "adversarial": [0.55, 0.5856]},
-                               "seeds": [0, 1], "images": "the 60 test images", "figure_seed": 0,
-                               "figure_zero_frac": {"backprop": 0.4012, "adversarial": 0.5513}}},
-        "robustness": {"mnist": {"relu-400": {
-            "adversarial": {"n_images": 1000,
-                            "fgsm": {"0": {"error_pct": 0.9, "std_pct": 0.1, "n_seeds": 2},
-                                     "0.1": {"error_pct": 3.25, "std_pct": 0.5, "n_seeds": 2},
-                                     "0.3": {"error_pct": 40.5, "std_pct": 1.5, "n_seeds": 2}},
-                            "pgd": {"0": {"error_pct": 0.9, "std_pct": 0.1, "n_seeds": 2},
-                                    "0.1": {"error_pct": 6.75, "std_pct": 0.25, "n_seeds": 2},
-                                    "0.3": {"error_pct": 99.5, "std_pct": 0.5, "n_seeds": 2}}},
-            "backprop": {"n_images": 1000, "fgsm": {"0.1": {"error_pct": 60.0, "n_seeds": 1}},
-                         "pgd": {"0.1": {"error_pct": 75.0, "n_seeds": 1}}}}}},
-        "table3": {"mlp-simple": {"backprop": {"error_pct": 45.5, "std_pct": 0.75, "n_seeds": 2},
-                                  "adversarial": {"error_pct": 44.25, "std_pct": 0.5, "n_seeds": 2}}},
-        "notes": ["Output layer: sigmoid + binary cross-entropy summed over units (author's code).",
-                  "No clipping of x + mu to [0, 1]."],
+def net(name: str) -> dict:
+    """The keys of an MNIST net, e.g. "relu-400"."""
+    act, units = name.rsplit("-", 1)
+    return {"net": name, "activation": act, "units": int(units)}
+
+
+def seeds(values: list[float], metric: str = "error_pct", **keys) -> list[dict]:
+    """One tidy row per seed (0, 1, ...) of `values`."""
+    return [{**keys, "seed": seed, "metric": metric, "value": v} for seed, v in enumerate(values)]
+
+
+def small_tables() -> dict[str, list[dict]]:
+    """Partial results in every section, as per-seed rows (the golden file's input). Each pair of
+    seeds is chosen so that the statistics print as round numbers: mean ± sample std over seeds,
+    e.g. 0.88 and 0.95 -> 0.915 ± 0.0495; relu-400's adversarial - backprop differences, -0.2757
+    and -0.3623, -> -0.319 with a 95 % half-width of 12.706 * 0.0612 / sqrt(2) = 0.5502."""
+    mnist, relu400 = {"dataset": "mnist"}, {"dataset": "mnist", **net("relu-400")}
+    attack = lambda eps, method, metric, value: {
+        **relu400,
+        "eps": eps,
+        "method": method,
+        "metric": metric,
+        "value": value,
     }
+    sparsity = [{**relu400, "metric": "figure_seed", "value": 0}, {**relu400, "metric": "n_images", "value": 60}]
+    for method, overall, layers in (
+        ("backprop", [0.4012, 0.463], [0.41, 0.4542]),
+        ("adversarial", [0.5513, 0.5843], [0.55, 0.5856]),
+    ):
+        sparsity += seeds(overall, "zero_frac", **relu400, method=method, layer="all")
+        sparsity += [
+            {**relu400, "method": method, "layer": i + 1, "metric": "mean_zero_frac", "value": z}
+            for i, z in enumerate(layers)
+        ]
+    robust = lambda method, attack, eps, values: seeds(values, **relu400, method=method, attack=attack, eps=eps)
+    return {
+        "table2": [
+            *seeds([1.1557, 1.3123], **mnist, **net("relu-400"), method="backprop"),
+            *seeds([0.88, 0.95], **mnist, **net("relu-400"), method="adversarial"),
+            *seeds([0.7, 0.7], **mnist, **net("relu-800"), method="adversarial"),
+            *seeds([1.847, 2.127], **mnist, **net("logistic-800"), method="backprop"),
+            # a width the paper does not have: shown with the paper's cell empty
+            *seeds([3.5], **mnist, **net("tanh-100"), method="adversarial"),
+            *seeds([4.25], **mnist, **net("tanh-100"), method="backprop"),
+        ],
+        "attack": [
+            attack(0.25, None, "n_pairs", 2),
+            attack(0.25, "backprop", "mean_error_pct", 30.5),
+            attack(0.25, "backprop", "std_error_pct", 2.5),
+            attack(0.25, "adversarial", "mean_error_pct", 8.75),
+            attack(0.25, "adversarial", "std_error_pct", 1.25),
+            attack(0.1, None, "n_pairs", 1),
+            attack(0.1, "backprop", "mean_error_pct", 12.0),
+            attack(0.1, "adversarial", "mean_error_pct", 3.0),
+        ],
+        "sparsity": sparsity,
+        "robustness": [
+            {**relu400, "method": "adversarial", "metric": "n_images", "value": 1000},
+            *robust("adversarial", "fgsm", 0.0, [0.83, 0.97]),
+            *robust("adversarial", "fgsm", 0.1, [2.895, 3.605]),
+            *robust("adversarial", "fgsm", 0.3, [39.44, 41.56]),
+            *robust("adversarial", "pgd", 0.0, [0.83, 0.97]),
+            *robust("adversarial", "pgd", 0.1, [6.575, 6.925]),
+            *robust("adversarial", "pgd", 0.3, [99.145, 99.855]),
+            {**relu400, "method": "backprop", "metric": "n_images", "value": 1000},
+            *robust("backprop", "fgsm", 0.1, [60.0]),
+            *robust("backprop", "pgd", 0.1, [75.0]),
+        ],
+        "table3": [
+            *seeds([44.97, 46.03], dataset="cifar-10", net="mlp", prep="simple", method="backprop"),
+            *seeds([43.895, 44.605], dataset="cifar-10", net="mlp", prep="simple", method="adversarial"),
+        ],
+    }
+
+
+def results_of(run: dict, tables: dict[str, list[dict]] | None = None, **fields) -> Results:
+    return Results(run, {kind: tidy(rows) for kind, rows in (tables or {}).items()}, **fields)
+
+
+def small_results(tables: dict[str, list[dict]] | None = None) -> Results:
+    """A reduced, unverified run with partial results in every section (the golden file's input)."""
+    return results_of(
+        full_run(
+            paper_settings(
+                mnist__epochs=3, seeds=2, mnist__train_size=12000, cifar10__max_epochs=2, cifar10__train_size=500
+            ),
+            data_verified=False,
+        ),
+        small_tables() if tables is None else tables,
+        notes=(
+            "Output layer: sigmoid + binary cross-entropy summed over units (author's code).",
+            "No clipping of x + mu to [0, 1].",
+        ),
+    )
 
 
 def markdown_tables(text: str) -> list[tuple[list[str], list[list[str]]]]:
@@ -102,8 +182,11 @@ def ours_cells(text: str) -> list[str]:
     """The cells of every column that holds a reproduced value (not a paper one, not ours − paper)."""
     out = []
     for headers, rows in markdown_tables(text):
-        cols = [i for i, h in enumerate(headers)
-                if (h.startswith("ours") and "paper" not in h) or h in ("n pairs", "adversarial − back-prop")]
+        cols = [
+            i
+            for i, h in enumerate(headers)
+            if (h.startswith("ours") and "paper" not in h) or h in ("n pairs", "adversarial − back-prop")
+        ]
         out += [row[i] for row in rows for i in cols]
     return out
 
@@ -114,6 +197,7 @@ def header_of(text: str) -> str:
 
 # --------------------------------------------------------------------------------- golden file
 
+
 def test_render_matches_golden_file():
     text = render_tables(small_results())
     if os.environ.get("UPDATE_GOLDEN") == "1":
@@ -123,32 +207,50 @@ def test_render_matches_golden_file():
     assert text == GOLDEN.read_text(encoding="utf-8")
 
 
-def _reversed(obj):
-    """The same data with every dict's insertion order reversed."""
-    if isinstance(obj, dict):
-        return {k: _reversed(obj[k]) for k in reversed(list(obj))}
-    return obj
-
-
-def test_render_does_not_depend_on_dict_order():
+def test_render_does_not_depend_on_row_order():
     results = small_results()
-    assert render_tables(_reversed(results)) == render_tables(results)
+    shuffled = {kind: df.sample(frac=1, random_state=0) for kind, df in reversed(results.tables.items())}
+    assert render_tables(dataclasses.replace(results, tables=shuffled)) == render_tables(results)
 
 
 # --------------------------------------------------------------------------------- never invent
 
-@pytest.mark.parametrize("results", [
-    {"run": full_run()},
-    {"run": full_run(), "table2": {}, "attack": {}, "sparsity": {}, "table3": {}, "notes": []},
-    {"run": full_run(), "table2": {"mnist": {"relu-400": {}}}, "attack": {"mnist": {"0.25": {}}},
-     "sparsity": {"mnist": {}}, "table3": {"mlp-zca": {"backprop": {}}}},
-    # a spread without its mean is not a result
-    {"run": full_run(), "table2": {"mnist": {"relu-400": {"backprop": {"std_pct": 0.1, "n_seeds": 2}}}},
-     "attack": {"mnist": {"0.25": {"backprop_std_pct": 1.0}}},
-     "sparsity": {"mnist": {"per_layer": {}}}, "table3": {"mlp-zca": {"backprop": {"std_pct": 0.5}}}},
-], ids=["sections-missing", "sections-empty", "entries-empty", "means-missing"])
-def test_missing_results_render_not_run_and_no_number(results):
-    text = render_tables(results)
+
+MNIST_RELU400 = {"dataset": "mnist", **net("relu-400")}
+
+
+@pytest.mark.parametrize(
+    "tables, notes",
+    [
+        (None, ()),
+        ({kind: [] for kind in KINDS}, ()),
+        # rows without a value: a seed that produced nothing
+        (
+            {
+                "table2": seeds([math.nan], **MNIST_RELU400, method="backprop"),
+                "attack": [{**MNIST_RELU400, "eps": 0.25, "method": "backprop", "metric": "mean_error_pct"}],
+                "sparsity": seeds([math.nan], "zero_frac", **MNIST_RELU400, method="backprop", layer="all"),
+                "table3": seeds([math.nan], dataset="cifar-10", net="mlp", prep="zca", method="backprop"),
+            },
+            (),
+        ),
+        # a spread without its mean is not a result
+        (
+            {
+                "table2": seeds([0.1, 0.1], "std_pct", **MNIST_RELU400, method="backprop"),
+                "attack": [
+                    {**MNIST_RELU400, "eps": 0.25, "method": "backprop", "metric": "std_error_pct", "value": 1.0}
+                ],
+                "sparsity": [{**MNIST_RELU400, "metric": "figure_seed", "value": 0}],
+                "table3": seeds([0.5], "std_pct", dataset="cifar-10", net="mlp", prep="zca", method="backprop"),
+            },
+            (),
+        ),
+    ],
+    ids=["sections-missing", "sections-empty", "values-missing", "means-missing"],
+)
+def test_missing_results_render_not_run_and_no_number(tables, notes):
+    text = render_tables(results_of(full_run(), tables, notes=notes))
     cells = ours_cells(text)
     assert len(cells) > 30  # Table 1, 2, attack, sparsity and Table 3 all have "ours" columns
     assert set(cells) <= {NOT_RUN, NO_COUNTERPART}, set(cells)
@@ -161,18 +263,24 @@ def test_missing_results_render_not_run_and_no_number(results):
 def test_partial_results_show_only_produced_numbers():
     results = small_results()
     text = render_tables(results)
-    # Independent oracle: every number in an "ours" cell is one of the inputs, rounded.
+    # Independent oracle: every number in an "ours" cell is an input row's value, or the mean or
+    # sample std of a group of rows that differ only in the seed, or a paired difference of two
+    # methods (mean and 95 % half-width), rounded; computed here without the report's code.
     produced = {"2", "1"}  # n=2 / n=1 counts and "n pairs"
-    for section in ("table2", "attack", "sparsity", "robustness", "table3"):
-        stack = [results[section]]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, dict):
-                stack += node.values()
-            elif isinstance(node, list):
-                stack += node
-            elif isinstance(node, (int, float)):
-                produced |= {f"{abs(node):.2f}", f"{abs(100 * node):.2f}", str(node)}
+    keys = [c for c in COLUMNS if c not in ("seed", "value")]
+    for df in results.tables.values():
+        for _, group in df.dropna(subset=["value"]).astype({"layer": str}).groupby(keys, dropna=False):
+            values = list(group["value"])
+            numbers = values + [statistics.fmean(values)] + ([statistics.stdev(values)] if len(values) > 1 else [])
+            produced |= {f"{abs(x):.2f}" for x in numbers} | {f"{abs(100 * x):.2f}" for x in numbers}
+    for _, group in results.tables["table2"].groupby(["dataset", "net"]):
+        by_seed = {m: dict(zip(g["seed"], g["value"])) for m, g in group.groupby("method")}
+        for method in set(by_seed) - {"backprop"} if "backprop" in by_seed else ():
+            diffs = [v - by_seed["backprop"][s] for s, v in by_seed[method].items() if s in by_seed["backprop"]]
+            produced.add(f"{abs(statistics.fmean(diffs)):.2f}")
+            if len(diffs) > 1:
+                half = stats.t.ppf(0.975, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+                produced.add(f"{half:.2f}")
     cells = ours_cells(text)
     shown = {num for cell in cells for num in re.findall(r"\d+(?:\.\d+)?", cell)}
     assert shown and shown <= produced, shown - produced
@@ -189,22 +297,26 @@ def test_partial_results_show_only_produced_numbers():
 
 # --------------------------------------------------------------------------------- header flags
 
+
 def test_full_protocol_run_is_not_flagged_reduced():
-    text = render_tables({"run": full_run()})
+    text = render_tables(results_of(full_run()))
     assert REDUCED not in text and "Changed from" not in text
     protocol_rows = markdown_tables(text.split("## Protocol")[1])[0][1]
     assert len(protocol_rows) == len(protocol.PROTOCOL) and not any("≠" in row[-1] for row in protocol_rows)
 
 
-@pytest.mark.parametrize("changes, reason", [
-    ({"mnist__epochs": 1}, "mnist.epochs 1 (paper: 150)"),
-    ({"seeds": 1}, "seeds 1 (paper: 5)"),
-    ({"mnist__train_size": 12000}, "mnist.train_size 12000 (paper: all)"),
-    ({"cifar10__max_epochs": 10}, "cifar10.max_epochs 10 (paper: 300)"),
-    ({"cifar10__train_size": 1000}, "cifar10.train_size 1000 (paper: all)"),
-])
+@pytest.mark.parametrize(
+    "changes, reason",
+    [
+        ({"mnist__epochs": 1}, "mnist.epochs 1 (paper: 150)"),
+        ({"seeds": 1}, "seeds 1 (paper: 5)"),
+        ({"mnist__train_size": 12000}, "mnist.train_size 12000 (paper: all)"),
+        ({"cifar10__max_epochs": 10}, "cifar10.max_epochs 10 (paper: 300)"),
+        ({"cifar10__train_size": 1000}, "cifar10.train_size 1000 (paper: all)"),
+    ],
+)
 def test_reduced_run_is_flagged_with_the_reason(changes, reason):
-    head = header_of(render_tables({"run": full_run(paper_settings(**changes))}))
+    head = header_of(render_tables(results_of(full_run(paper_settings(**changes)))))
     assert REDUCED in head
     reduced_line = next(line for line in head.splitlines() if REDUCED in line)
     assert reason in reduced_line and reduced_line.count(reason) == 1  # `seeds` is in both branches
@@ -212,16 +324,17 @@ def test_reduced_run_is_flagged_with_the_reason(changes, reason):
 
 def test_switched_off_branches_are_not_reductions():
     # MNIST branch off: its short epochs do not matter; CIFAR branch off: its settings neither.
-    assert REDUCED not in render_tables({"run": full_run(paper_settings(mnist__epochs=1), datasets=[])})
-    text = render_tables({"run": full_run(paper_settings(cifar10__max_epochs=1), cifar_datasets=[])})
+    assert REDUCED not in render_tables(results_of(full_run(paper_settings(mnist__epochs=1), datasets=[])))
+    text = render_tables(results_of(full_run(paper_settings(cifar10__max_epochs=1), cifar_datasets=[])))
     assert REDUCED not in text and "cifar10.max_epochs" not in text
     assert "CIFAR-10 branch off" in text.split("## Table 3")[1]
 
 
 def test_changed_protocol_is_flagged_apart_from_changed_defaults():
-    run = full_run(paper_settings(eps=0.05, mnist__lr__tanh=0.02, attack__clip=True,
-                                  cifar10__dropout__conv=[0.25, 0.25, 0.25]))
-    text = render_tables({"run": run})
+    run = full_run(
+        paper_settings(eps=0.05, mnist__lr__tanh=0.02, attack__clip=True, cifar10__dropout__conv=[0.25, 0.25, 0.25])
+    )
+    text = render_tables(results_of(run))
     head = header_of(text)
     paper_line = next(line for line in head.splitlines() if "**Changed from the paper's protocol**" in line)
     assert "eps 0.05 (paper: 0.08)" in paper_line and "mnist.lr.tanh 0.02 (paper: 0.01)" in paper_line
@@ -245,45 +358,59 @@ def test_every_protocol_row_names_a_params_key_or_is_a_fixed_choice():
     assert set(keys) <= set(settings), set(keys) - set(settings)
     for row in protocol.PROTOCOL:
         assert row.branch in protocol.BRANCHES and row.source in (
-            protocol.PAPER, protocol.AUTHOR, protocol.SRIVASTAVA, protocol.OURS, protocol.GOODFELLOW, protocol.MADRY)
+            protocol.PAPER,
+            protocol.AUTHOR,
+            protocol.SRIVASTAVA,
+            protocol.OURS,
+            protocol.GOODFELLOW,
+            protocol.MADRY,
+        )
         if row.source == protocol.PAPER:  # the paper's value comes with the paper's words
             assert row.evidence.startswith("§"), row
 
 
 @pytest.mark.parametrize("epochs, last, warned", [(150, 10, False), (20, 10, False), (15, 10, True), (4, 10, True)])
 def test_header_states_the_error_window_and_warns_when_it_is_most_of_the_run(epochs, last, warned):
-    head = header_of(render_tables({"run": full_run(paper_settings(mnist__epochs=epochs, mnist__last_epochs=last))}))
+    head = header_of(render_tables(results_of(full_run(paper_settings(mnist__epochs=epochs, mnist__last_epochs=last)))))
     assert f"the last {min(last, epochs)} of {epochs} epochs" in head
     assert ("covers more than half of the run" in head) is warned
 
 
 def test_header_says_where_the_code_came_from():
-    clean = dict(markdown_tables(header_of(render_tables({"run": full_run()})))[0][1])
+    clean = dict(markdown_tables(header_of(render_tables(results_of(full_run()))))[0][1])
     assert clean["code"] == "abc1234def56" and clean["device"] == "cpu"
-    prov = {"git_revs": ["abc1234def5678"], "git_dirty": True, "dvc_exp_names": ["exp-1a2b3"],
-            "dvc_exp_baseline_revs": ["abc1234def5678"], "devices": ["cpu"], "torch": ["2.14.1"]}
-    head = header_of(render_tables({"run": full_run(provenance=prov)}))
+    prov = {
+        "git_revs": ["abc1234def5678"],
+        "git_dirty": True,
+        "dvc_exp_names": ["exp-1a2b3"],
+        "dvc_exp_baseline_revs": ["abc1234def5678"],
+        "devices": ["cpu"],
+        "torch": ["2.14.1"],
+    }
+    head = header_of(render_tables(results_of(full_run(provenance=prov))))
     assert "abc1234def56 with uncommitted code changes; DVC experiment exp-1a2b3 based on abc1234def56" in head
     assert "+uncommitted" not in head
 
 
 @pytest.mark.parametrize("verified", [False, None])
 def test_unverified_data_is_flagged_in_the_header(verified):
-    head = header_of(render_tables({"run": full_run(data_verified=verified)}))
+    head = header_of(render_tables(results_of(full_run(data_verified=verified))))
     assert "**WARNING: unverified data**" in head
 
 
 def test_verified_data_is_not_flagged():
-    assert "unverified" not in render_tables({"run": full_run()}).lower()
+    assert "unverified" not in render_tables(results_of(full_run())).lower()
 
 
 def test_fashion_mnist_says_the_paper_numbers_are_for_mnist():
-    results = {"run": full_run(datasets=["fashion-mnist"]),
-               "table2": {"fashion-mnist": {"relu-400": {"adversarial": {"error_pct": 9.5}}}}}
+    results = results_of(
+        full_run(datasets=["fashion-mnist"]),
+        {"table2": seeds([9.5], dataset="fashion-mnist", **net("relu-400"), method="adversarial")},
+    )
     text = render_tables(results)
     assert "the paper's numbers are for MNIST" in header_of(text)
     assert "### fashion-mnist (the paper's numbers are for MNIST)" in text
-    assert "the paper's numbers are for MNIST" not in render_tables({"run": full_run()})
+    assert "the paper's numbers are for MNIST" not in render_tables(results_of(full_run()))
     # "ours − paper" only where the dataset is the paper's.
     table2 = text.split("## Table 2")[1].split("\n## ")[0]
     assert "ours − paper" not in markdown_tables(table2)[0][0]
@@ -291,7 +418,11 @@ def test_fashion_mnist_says_the_paper_numbers_are_for_mnist():
 
 
 def test_transfer_not_run_says_why():
-    results = {"run": full_run(), "attack": {"mnist": {"0.25": {"n_pairs": 0, "not_run": "needs at least 2 seeds"}}}}
+    results = results_of(
+        full_run(),
+        {"attack": [{**MNIST_RELU400, "eps": 0.25, "metric": "n_pairs", "value": 0}]},
+        not_run={"attack/mnist": "needs at least 2 seeds"},
+    )
     attack = render_tables(results).split("## FGSM")[1].split("\n## ")[0]
     assert "**not run**: needs at least 2 seeds." in attack
 
@@ -311,24 +442,36 @@ def test_simard_row_has_its_footnote():
 
 def test_bad_input_fails_with_a_clear_message():
     with pytest.raises(ValueError, match="unknown section.*'tabel2'"):
-        render_tables({"run": full_run(), "tabel2": {}})
+        render_tables(results_of(full_run(), {"tabel2": []}))
     with pytest.raises(ValueError, match="'relu800'.*<activation>-<units>"):
-        render_tables({"run": full_run(), "table2": {"mnist": {"relu800": {}}}})
+        render_tables(
+            results_of(full_run(), {"table2": seeds([1.0], dataset="mnist", net="relu800", method="backprop")})
+        )
 
 
 # --------------------------------------------------------------------------------- metrics.json
 
+
 def test_metrics_json_has_the_design_schema():
-    results = small_results()
-    results["attack"]["mnist"]["0.50"] = {"backprop_pct": 50.0, "adversarial_pct": 20.0}
-    metrics = metrics_json(copy.deepcopy(results))
+    tables = small_tables()
+    tables["attack"] += [
+        {**MNIST_RELU400, "eps": float("0.50"), "method": m, "metric": "mean_error_pct", "value": v}
+        for m, v in (("backprop", 50.0), ("adversarial", 20.0))
+    ]
+    metrics = metrics_json(small_results(tables))
     json.dumps(metrics)  # serialisable as is
     assert set(metrics) == {"headline", "table2", "attack", "sparsity", "robustness", "table3", "run"}
     assert metrics["headline"] == {"adv_pct": 0.92, "bp_pct": 1.23, "diff_pct": -0.32, "pgd_0.1_pct": 6.75}
     assert metrics["robustness"]["mnist"]["relu-400"]["adversarial"]["pgd"]["0.1"] == {
-        "error_pct": 6.75, "std_pct": 0.25, "n_seeds": 2}
+        "error_pct": 6.75,
+        "std_pct": 0.25,
+        "n_seeds": 2,
+    }
     assert metrics["table2"]["mnist"]["relu-400"]["adversarial"] == {  # percents to 2 decimals
-        "error_pct": 0.92, "std_pct": 0.05, "n_seeds": 2}
+        "error_pct": 0.92,
+        "std_pct": 0.05,
+        "n_seeds": 2,
+    }
     assert metrics["table2"]["mnist"]["relu-400"]["difference"] == {"mean_pct": -0.32, "ci95_pct": 0.55, "n": 2}
     assert metrics["table2"]["mnist"]["tanh-100"]["difference"] == {"mean_pct": -0.75, "n": 1}  # no interval
     assert set(metrics["table2"]["mnist"]["relu-800"]) == {"adversarial"}  # no invented backprop
@@ -341,13 +484,26 @@ def test_metrics_json_has_the_design_schema():
 
 
 def test_metrics_json_of_an_empty_run_has_empty_sections():
-    metrics = metrics_json({"run": full_run(datasets=[]), "table2": {"mnist": {"relu-400": {}}}})
+    metrics = metrics_json(results_of(full_run(datasets=[]), {"table2": seeds([math.nan], **MNIST_RELU400)}))
     assert metrics["table2"] == metrics["attack"] == metrics["sparsity"] == metrics["table3"] == {}
     assert metrics["robustness"] == {}
     assert metrics["run"]["dataset"] == ""
 
 
+def test_results_csv_holds_every_row_a_reader_needs_to_recompute_the_report():
+    results = small_results()
+    text = results_csv(results)
+    assert text.splitlines()[0] == "kind," + ",".join(COLUMNS)
+    read = pd.read_csv(io.StringIO(text))
+    assert len(read) == sum(len(df) for df in results.tables.values())
+    again = dataclasses.replace(
+        results, tables={kind: tidy(g.drop(columns="kind").to_dict("records")) for kind, g in read.groupby("kind")}
+    )
+    assert render_tables(again) == render_tables(results) and metrics_json(again) == metrics_json(results)
+
+
 # --------------------------------------------------------------------------------- paper numbers
+
 
 def test_paper_tables_are_complete():
     assert len(paper.TABLE1) == 11
@@ -380,17 +536,32 @@ def test_robustness_rows_land_in_their_method_and_eps_columns_and_pgd_below_fgsm
     text = render_tables(small_results())
     section = text.split("## Beyond the paper: robustness")[1].split("\n## ")[0]
     headers, rows = markdown_tables(section)[0]
-    assert headers == ["arch", "units", "method", "clean", "FGSM 0.1", "PGD 0.1", "FGSM 0.2", "PGD 0.2",
-                       "FGSM 0.3", "PGD 0.3"]
+    assert headers == [
+        "arch",
+        "units",
+        "method",
+        "clean",
+        "FGSM 0.1",
+        "PGD 0.1",
+        "FGSM 0.2",
+        "PGD 0.2",
+        "FGSM 0.3",
+        "PGD 0.3",
+    ]
     by_method = {row[2]: dict(zip(headers, row, strict=True)) for row in rows}
-    assert by_method["adversarial"]["PGD 0.1"] == "6.75 ± 0.25 (n=2)" and by_method["adversarial"]["FGSM 0.3"] == \
-        "40.50 ± 1.50 (n=2)"
+    assert (
+        by_method["adversarial"]["PGD 0.1"] == "6.75 ± 0.25 (n=2)"
+        and by_method["adversarial"]["FGSM 0.3"] == "40.50 ± 1.50 (n=2)"
+    )
     assert by_method["back-prop"]["FGSM 0.1"] == "60.00 (n=1)" and by_method["back-prop"]["clean"] == NOT_RUN
     assert by_method["adversarial"]["FGSM 0.2"] == NOT_RUN
     assert "Images: the first 1000 test images." in section and "PGD did better than FGSM" not in text
     # the clean column is not Table 2's statistic, and an MNIST subset reads higher (the first half is harder)
     assert "not Table 2's statistic" in section and "the first 5000 test images are the harder half" in section
-    broken = small_results()
-    broken["robustness"]["mnist"]["relu-400"]["adversarial"]["pgd"]["0.1"]["error_pct"] = 1.0
+    tables = small_tables()
+    for row in tables["robustness"]:
+        if (row["method"], row.get("attack"), row.get("eps")) == ("adversarial", "pgd", 0.1):
+            row["value"] = 1.0
+    broken = small_results(tables)
     assert "**WARNING: PGD did better than FGSM**" in render_tables(broken)
     assert "relu adversarial eps 0.1: PGD 1.00 % < FGSM 3.25 %" in render_tables(broken)

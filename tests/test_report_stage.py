@@ -1,17 +1,20 @@
-"""The report stage's gathering: every number of runs/ lands in its own row and column.
+"""The report stage's loading: every number of runs/ lands in its own row and column.
 
 A fixture runs/ folder holds a distinct error for every (activation, units, method), so a swap
-of methods, configurations or datasets in `stages.report.gather` changes a cell and fails."""
+of methods, configurations or datasets in `stages.report.load` changes a cell and fails."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from advgrad.report.tables import metrics_json, render_tables
+from advgrad.report.figures import plot_tables
+from advgrad.report.tables import metrics_json, render_tables, results_csv, summary
 from stages import report
 from stages.params import parse_params
 from tests.real_data import ROOT
@@ -42,31 +45,78 @@ def runs(tmp_path):
         for units in (400, 800):
             for method in METHODS:
                 e = error_of(act, units, method)
-                write_json(runs / f"mnist-{act}-{units}-{method}" / "metrics.json", {
-                    "error_pct": e, "std_pct": e / 10, "n_seeds": 2, "seeds": [0, 1],
-                    "per_seed_pct": [e - 0.5, e + 0.5], "data_verified": True,
-                    "provenance": {"git_rev": "f" * 40, "git_dirty": False, "device": "cpu", "torch": "2.14.1"}})
+                write_json(
+                    runs / f"mnist-{act}-{units}-{method}" / "metrics.json",
+                    {
+                        "error_pct": e,
+                        "std_pct": e / 10,
+                        "n_seeds": 2,
+                        "seeds": [0, 1],
+                        # +- 1/8, a power of two: the mean over the two seeds is exactly e
+                        "per_seed_pct": [e - 0.125, e + 0.125],
+                        "data_verified": True,
+                        "provenance": {"git_rev": "f" * 40, "git_dirty": False, "device": "cpu", "torch": "2.14.1"},
+                    },
+                )
+                (runs / f"mnist-{act}-{units}-{method}" / "curves.csv").write_text(
+                    "epoch,seed,train_error,test_error,train_loss\n"
+                    + "".join(f"{ep},{s},{e / 200},{e / 100 + s / 1000},0.1\n" for s in (0, 1) for ep in (1, 2))
+                )
                 (runs / "robustness").mkdir(parents=True, exist_ok=True)
                 (runs / "robustness" / f"mnist-{act}-{units}-{method}.csv").write_text(
                     "seed,attack,eps,error_pct,n_images\n"
-                    + "".join(f"{s},{a},{eps},{e + 10 * eps + (5 if a == 'pgd' else 0) + s},500\n"
-                              for s in (0, 1) for a in ("fgsm", "pgd") for eps in (0.0, 0.1, 0.2, 0.3)))
-    write_json(runs / "attack" / "mnist.json", {"eps": {
-        "0.25": {"backprop_pct": 91.0, "backprop_std_pct": 1.0, "adversarial_pct": 21.0, "adversarial_std_pct": 2.0,
-                 "n_pairs": 2, "pairs": [[0, 1], [1, 0]]},
-        "0.5": {"backprop_pct": 99.0, "backprop_std_pct": 0.5, "adversarial_pct": 61.0, "adversarial_std_pct": 3.0,
-                "n_pairs": 2, "pairs": [[0, 1], [1, 0]]}}})
-    per_method = {m: {"overall": z, "per_layer": [z - 0.01, z + 0.01], "n_seeds": 2, "seeds": [0, 1],
-                      "per_seed_overall": [z, z], "figure_overall": z + 0.002}
-                  for m, z in (("backprop", 0.41), ("adversarial", 0.63), ("dropout", 0.5))}
-    write_json(runs / "analysis" / "mnist" / "sparsity.json",
-               {"images": "the 10000 test images", "figure_seed": 0, **per_method})
+                    + "".join(
+                        f"{s},{a},{eps},{e + 10 * eps + (5 if a == 'pgd' else 0) + s},500\n"
+                        for s in (0, 1)
+                        for a in ("fgsm", "pgd")
+                        for eps in (0.0, 0.1, 0.2, 0.3)
+                    )
+                )
+    write_json(
+        runs / "attack" / "mnist.json",
+        {
+            "eps": {
+                "0.25": {
+                    "backprop_pct": 91.0,
+                    "backprop_std_pct": 1.0,
+                    "adversarial_pct": 21.0,
+                    "adversarial_std_pct": 2.0,
+                    "n_pairs": 2,
+                    "pairs": [[0, 1], [1, 0]],
+                },
+                "0.5": {
+                    "backprop_pct": 99.0,
+                    "backprop_std_pct": 0.5,
+                    "adversarial_pct": 61.0,
+                    "adversarial_std_pct": 3.0,
+                    "n_pairs": 2,
+                    "pairs": [[0, 1], [1, 0]],
+                },
+            }
+        },
+    )
+    per_method = {
+        m: {
+            "overall": z,
+            "per_layer": [z - 0.01, z + 0.01],
+            "n_seeds": 2,
+            "seeds": [0, 1],
+            "per_seed_overall": [z + 0.002, z - 0.002],  # seed 0 is the figure's
+            "figure_overall": z + 0.002,
+        }
+        for m, z in (("backprop", 0.41), ("adversarial", 0.63), ("dropout", 0.5))
+    }
+    write_json(
+        runs / "analysis" / "mnist" / "sparsity.json",
+        {"images": "the 10000 test images", "figure_seed": 0, **per_method},
+    )
     return params, runs
 
 
 def test_every_number_lands_in_its_row_and_column(runs):
     params, runs = runs
-    results, curves, robust = report.gather(params, runs)
+    loaded, curves = report.load(params, runs)
+    results = summary(loaded)
     for act in ("logistic", "tanh", "relu"):
         for units in (400, 800):
             row = results["table2"]["mnist"][f"{act}-{units}"]
@@ -74,26 +124,43 @@ def test_every_number_lands_in_its_row_and_column(runs):
                 assert row[method]["error_pct"] == error_of(act, units, method), (act, units, method)
             # the paired difference adversarial - back-prop is the difference of the nets' values
             assert row["difference"]["mean_pct"] == pytest.approx(
-                error_of(act, units, "adversarial") - error_of(act, units, "backprop"))
+                error_of(act, units, "adversarial") - error_of(act, units, "backprop")
+            )
             assert row["goodfellow_difference"]["mean_pct"] == pytest.approx(
-                error_of(act, units, "goodfellow") - error_of(act, units, "backprop"))
+                error_of(act, units, "goodfellow") - error_of(act, units, "backprop")
+            )
             pgd = results["robustness"]["mnist"][f"{act}-{units}"]["adversarial"]["pgd"]["0.1"]
             assert pgd["error_pct"] == pytest.approx(error_of(act, units, "adversarial") + 1 + 5 + 0.5)
     assert results["attack"]["mnist"]["0.25"]["adversarial_pct"] == 21.0
     assert results["sparsity"]["mnist"]["adversarial_zero_frac"] == 0.63
     assert results["sparsity"]["mnist"]["figure_zero_frac"] == {"backprop": 0.412, "adversarial": 0.632}
-    assert results["run"]["data_verified"] is True
+    assert loaded.run["data_verified"] is True
 
-    text = render_tables(results)
+    text = render_tables(loaded)
     table2 = {(row[0], row[1]): row for row in markdown_tables(text.split("## Table 2")[1])[0][1]}
     assert table2[("2x800", "tanh")][3].startswith(f"{error_of('tanh', 800, 'adversarial'):.2f} ± ")
     assert table2[("2x800", "tanh")][5].startswith(f"{error_of('tanh', 800, 'backprop'):.2f} ± ")
     assert table2[("2x800", "tanh")][7].startswith(f"{error_of('tanh', 800, 'goodfellow'):.2f} ± ")
     attack = markdown_tables(text.split("## FGSM transfer")[1])[0][1]
     assert [row[3:5] for row in attack] == [["91.00 ± 1.00", "21.00 ± 2.00"], ["99.00 ± 0.50", "61.00 ± 3.00"]]
-    metrics = metrics_json(results)
+    metrics = metrics_json(loaded)
     relu = metrics["table2"]["mnist"]["relu-400"]
     assert relu["adversarial"]["error_pct"] == round(error_of("relu", 400, "adversarial"), 2)
+    # reports/results.csv: one row per (net, method, seed, metric) of each kind
+    rows = results_csv(loaded).splitlines()
+    assert (
+        f"table2,mnist,tanh-800,tanh,800,,goodfellow,1,,,,error_pct,{error_of('tanh', 800, 'goodfellow') + 0.125}"
+        in rows
+    )
+    # the curves of every net, with its keys (Figure 1 and reports/plots draw them)
+    assert set(curves.groupby(["net", "method"]).groups) == {
+        (f"{a}-{u}", m) for a in ("logistic", "tanh", "relu") for u in (400, 800) for m in METHODS
+    }
+    plots = plot_tables(curves, loaded.tables["robustness"])
+    assert len(plots) == 2 * 6  # curves and robustness of each net
+    tanh800 = list(csv.DictReader(io.StringIO(plots["curves/mnist-tanh-800.csv"])))
+    assert float(tanh800[1]["Goodfellow test"]) == pytest.approx(error_of("tanh", 800, "goodfellow") + 0.05, abs=1e-3)
+    assert float(tanh800[1]["back-prop train"]) == pytest.approx(error_of("tanh", 800, "backprop") / 2, abs=1e-3)
 
 
 def test_a_configuration_not_in_params_does_not_leak_into_the_tables(runs):
@@ -102,7 +169,7 @@ def test_a_configuration_not_in_params_does_not_leak_into_the_tables(runs):
     raw.update(seeds=2)
     raw["mnist"]["units"] = [400]
     raw["mnist"]["methods"]["goodfellow"] = ["relu"]
-    results, _, _ = report.gather(parse_params(raw), runs)
+    results = summary(report.load(parse_params(raw), runs)[0])
     assert set(results["table2"]["mnist"]) == {"logistic-400", "tanh-400", "relu-400"}
     assert "goodfellow" not in results["table2"]["mnist"]["tanh-400"]
     assert set(results["robustness"]["mnist"]["tanh-400"]) == {"backprop", "adversarial"}

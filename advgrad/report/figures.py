@@ -1,4 +1,5 @@
-"""The report's figures: Figure 1 (error curves) and the white-box robustness sweep, as small PNGs.
+"""The report's figures: Figure 1 (error curves) and the white-box robustness sweep, as small PNGs,
+and the CSVs that `dvc plots` draws of the same data.
 
 Each function takes DataFrames and an output path, writes the PNG atomically
 (`advgrad.core.plotting`) and returns the matplotlib Figure for inspection. Figures 2-3 are
@@ -17,14 +18,19 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 from advgrad.core.names import ACTIVATIONS
 from advgrad.core.plotting import METHOD_COLORS, new_figure, ordered, save_figure
 
-__all__ = ["plot_error_curves", "plot_robustness", "percent_axis"]
+__all__ = ["plot_error_curves", "plot_robustness", "percent_axis", "plot_tables", "PLOT_NAMES"]
+
+PLOT_NAMES = {"backprop": "back-prop", "adversarial": "adversarial", "goodfellow": "Goodfellow"}  # dvc plots series
+CURVE_SERIES = [f"{PLOT_NAMES[m]} {s}" for m in PLOT_NAMES for s in ("test", "train", "test seed-min", "test seed-max")]
+ROBUSTNESS_SERIES = [
+    f"{PLOT_NAMES[m]} {a}" for m in PLOT_NAMES for a in ("PGD", "FGSM", "PGD seed-min", "PGD seed-max")
+]
 
 
 def _require_columns(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ValueError(f"{what}: missing column(s) {', '.join(missing)}; "
-                         f"got {', '.join(map(str, df.columns))}")
+        raise ValueError(f"{what}: missing column(s) {', '.join(missing)}; got {', '.join(map(str, df.columns))}")
 
 
 def percent_axis(ax) -> None:
@@ -33,8 +39,10 @@ def percent_axis(ax) -> None:
 
 # -------------------------------------------------------------------------------- Figure 1
 
-def plot_error_curves(curves: pd.DataFrame, out: str | Path, units: int | None = None,
-                      title: str | None = None) -> Figure:
+
+def plot_error_curves(
+    curves: pd.DataFrame, out: str | Path, units: int | None = None, title: str | None = None
+) -> Figure:
     """Figure 1: clean training error and test error per epoch, one panel per activation.
 
     `curves` has one row per (activation, method, epoch, seed) with `train_error` and
@@ -44,8 +52,9 @@ def plot_error_curves(curves: pd.DataFrame, out: str | Path, units: int | None =
     The y axis is logarithmic like the paper's; 0 % cannot be drawn on it, so a mean of
     exactly 0 % is left out (the line stops) rather than clipped to an arbitrary floor.
     """
-    _require_columns(curves, ("activation", "method", "epoch", "seed", "train_error", "test_error"),
-                     "plot_error_curves")
+    _require_columns(
+        curves, ("activation", "method", "epoch", "seed", "train_error", "test_error"), "plot_error_curves"
+    )
     acts = ordered(ACTIVATIONS, curves["activation"])
     methods = ordered(("adversarial", "backprop", "goodfellow"), curves["method"])
     fig = new_figure(3.4 * len(acts), 3.2)
@@ -59,10 +68,22 @@ def plot_error_curves(curves: pd.DataFrame, out: str | Path, units: int | None =
             mean, low, high = (100 * f() for f in (by_epoch.mean, by_epoch.min, by_epoch.max))  # over seeds, %
             epochs, color = mean.index.to_numpy(), METHOD_COLORS.get(method, "0.3")
             for column, style, name in (("test_error", "-", "test"), ("train_error", "--", "train")):
-                ax.plot(epochs, mean[column].to_numpy(), linestyle=style, color=color, linewidth=1.2,
-                        label=f"{method} {name}")
-            ax.fill_between(epochs, low["test_error"].to_numpy(), high["test_error"].to_numpy(),
-                            color=color, alpha=0.15, linewidth=0)
+                ax.plot(
+                    epochs,
+                    mean[column].to_numpy(),
+                    linestyle=style,
+                    color=color,
+                    linewidth=1.2,
+                    label=f"{method} {name}",
+                )
+            ax.fill_between(
+                epochs,
+                low["test_error"].to_numpy(),
+                high["test_error"].to_numpy(),
+                color=color,
+                alpha=0.15,
+                linewidth=0,
+            )
         ax.set_yscale("log", nonpositive="mask")
         # Label 1-2-5 steps as percents; unlabelled minor ticks keep the axis uncluttered.
         ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -80,6 +101,7 @@ def plot_error_curves(curves: pd.DataFrame, out: str | Path, units: int | None =
 
 
 # -------------------------------------------------------------------------------- robustness
+
 
 def plot_robustness(df: pd.DataFrame, out: str | Path, title: str | None = None) -> Figure:
     """White-box error (%) against eps, one panel per net: colour per method, FGSM dashed, PGD
@@ -104,18 +126,65 @@ def plot_robustness(df: pd.DataFrame, out: str | Path, title: str | None = None)
                 by_eps = rows_.groupby("eps")["error_pct"]
                 eps = by_eps.mean().index.to_numpy()
                 color = METHOD_COLORS.get(method, "0.3")
-                ax.plot(eps, by_eps.mean().to_numpy(), linestyle=style, color=color, linewidth=1.3,
-                        label=f"{method} {attack.upper()}")
-                ax.fill_between(eps, by_eps.min().to_numpy(), by_eps.max().to_numpy(), color=color, alpha=0.15,
-                                linewidth=0)
+                ax.plot(
+                    eps,
+                    by_eps.mean().to_numpy(),
+                    linestyle=style,
+                    color=color,
+                    linewidth=1.3,
+                    label=f"{method} {attack.upper()}",
+                )
+                ax.fill_between(
+                    eps, by_eps.min().to_numpy(), by_eps.max().to_numpy(), color=color, alpha=0.15, linewidth=0
+                )
         ax.set_title(config)
         ax.set_xlabel("eps")
         ax.grid(True, alpha=0.3)
         percent_axis(ax)
-    for ax in axes[len(configs):]:
+    for ax in axes[len(configs) :]:
         ax.set_axis_off()
     axes[0].set_ylabel("test error")
     axes[0].legend(fontsize="x-small")
     if title:
         fig.suptitle(title, fontsize="medium")
     return save_figure(fig, out)
+
+
+# -------------------------------------------------------------------------------- dvc plots
+
+
+def _series(frame: pd.DataFrame, x: str, column: str) -> pd.DataFrame:
+    """Mean, min and max over seeds of `column` (in %) per value of `x`."""
+    grouped = frame.groupby(x)[column]
+    return pd.DataFrame({"mean": 100 * grouped.mean(), "min": 100 * grouped.min(), "max": 100 * grouped.max()})
+
+
+def plot_tables(curves: pd.DataFrame, robustness: pd.DataFrame) -> dict[str, str]:
+    """The DVC plots of dvc.yaml's top-level `plots:` {relative path: CSV}: per dataset and net,
+    the seed-mean training and test error per epoch of every method (with the seeds' spread of
+    the test error), and the seed-mean white-box error against eps. `curves` has the trainer's
+    curves.csv rows, `robustness` the report's tidy robustness rows, both with dataset, net and
+    method columns. Every file has the same columns (a method that did not run is left empty),
+    so one plot definition draws them all."""
+    out = {}
+    robustness = robustness[robustness["metric"] == "error_pct"].assign(error=lambda d: d["value"] / 100)
+    for folder, frame, x in (("curves", curves, "epoch"), ("robustness", robustness, "eps")):
+        for (ds, net), rows in frame.groupby(["dataset", "net"], sort=False):
+            wide = pd.DataFrame()
+            for method, name in PLOT_NAMES.items():
+                here = rows[rows["method"] == method]
+                if here.empty:
+                    continue
+                if folder == "curves":
+                    test, train = _series(here, x, "test_error"), _series(here, x, "train_error")
+                    series = {"test": test["mean"], "train": train["mean"]}
+                    series |= {"test seed-min": test["min"], "test seed-max": test["max"]}
+                else:
+                    pgd, fgsm = (_series(here[here["attack"] == a], x, "error") for a in ("pgd", "fgsm"))
+                    series = {"PGD": pgd["mean"], "FGSM": fgsm["mean"], "PGD seed-min": pgd["min"]}
+                    series |= {"PGD seed-max": pgd["max"]}
+                wide = wide.join(pd.DataFrame({f"{name} {k}": v for k, v in series.items()}), how="outer")
+            columns = CURVE_SERIES if folder == "curves" else ROBUSTNESS_SERIES
+            wide = wide.reindex(columns=columns).rename_axis(x).reset_index()
+            out[f"{folder}/{ds}-{net}.csv"] = wide.to_csv(index=False, float_format="%.4g")
+    return out

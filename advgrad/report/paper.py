@@ -12,22 +12,38 @@ from __future__ import annotations
 from typing import NamedTuple
 
 __all__ = [
-    "Stat", "Table1Row", "AttackRow",
-    "TABLE1", "TABLE1_SOURCE", "TABLE2", "TABLE2_SOURCE", "ATTACK", "ATTACK_SOURCE",
-    "SPARSITY", "SPARSITY_SOURCE", "TABLE3", "TABLE3_SOURCE", "TABLE3_ARCH_NAMES",
-    "TABLE3_METHOD_NAMES", "EPOCH_TIME_RATIO", "EPOCH_TIME_RATIO_SOURCE",
-    "MNIST_PROTOCOL", "CIFAR_PROTOCOL",
+    "Stat",
+    "Table1Row",
+    "AttackRow",
+    "TABLE1",
+    "TABLE1_SOURCE",
+    "TABLE2",
+    "TABLE2_SOURCE",
+    "ATTACK",
+    "ATTACK_SOURCE",
+    "SPARSITY",
+    "SPARSITY_SOURCE",
+    "TABLE3",
+    "TABLE3_SOURCE",
+    "TABLE3_ARCH_NAMES",
+    "TABLE3_METHOD_NAMES",
+    "EPOCH_TIME_RATIO",
+    "EPOCH_TIME_RATIO_SOURCE",
+    "MNIST_PROTOCOL",
+    "CIFAR_PROTOCOL",
 ]
 
 
 class Stat(NamedTuple):
     """A result printed as `mean ± std %` (mean and std over the paper's 5 runs)."""
+
     mean_pct: float
     std_pct: float
 
 
 class Table1Row(NamedTuple):
     """One previously published result. `units` is the kind of hidden unit, as in the paper."""
+
     method: str
     citation: str
     arch: str
@@ -37,6 +53,7 @@ class Table1Row(NamedTuple):
 
 class AttackRow(NamedTuple):
     """Error (%) on FGSM examples of a back-prop model and of an adversarially trained model."""
+
     backprop_pct: float
     adversarial_pct: float
 
@@ -129,15 +146,15 @@ EPOCH_TIME_RATIO = 1.7
 # --------------------------------------------------------------------------------------------
 # The protocol behind the numbers above: a run with less than this is a reduced-scale run.
 MNIST_PROTOCOL = {
-    "epochs": 150,          # section 3: "all networks were trained for 150 epochs"
-    "seeds": 5,             # section 3: "averaged over 5 runs"
-    "train_size": 60000,    # section 3: the full MNIST training set
-    "eps": 0.08,            # section 3: "epsilon = 0.08 was kept constant for all networks"
-    "batch_size": 10,       # section 3
+    "epochs": 150,  # section 3: "all networks were trained for 150 epochs"
+    "seeds": 5,  # section 3: "averaged over 5 runs"
+    "train_size": 60000,  # section 3: the full MNIST training set
+    "eps": 0.08,  # section 3: "epsilon = 0.08 was kept constant for all networks"
+    "batch_size": 10,  # section 3
     "lr": {"logistic": 0.5, "tanh": 0.01, "relu": 0.05},  # section 3
 }
 CIFAR_PROTOCOL = {
-    "max_epochs": 300,      # section 4: "or the number of epochs reached 300"
-    "seeds": 5,             # section 4: "the average over 5 runs"
-    "train_size": 50000,    # section 4: the full CIFAR-10 training set
+    "max_epochs": 300,  # section 4: "or the number of epochs reached 300"
+    "seeds": 5,  # section 4: "the average over 5 runs"
+    "train_size": 50000,  # section 4: the full CIFAR-10 training set
 }
