@@ -359,6 +359,16 @@ def copy_repository(dest: Path) -> None:
         if (ROOT / rel).is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, dest / rel)
+    # A git repository, as a clone is: the DVC-driven tests (param scoping) need one.
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "m",
+        "GIT_AUTHOR_EMAIL": "m@m",
+        "GIT_COMMITTER_NAME": "m",
+        "GIT_COMMITTER_EMAIL": "m@m",
+    }
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "scratch copy"]):
+        subprocess.run(["git", *args], cwd=dest, env=env, capture_output=True, check=True)
 
 
 def one_line(text: str | None, limit: int = 120) -> str:
