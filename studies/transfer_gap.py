@@ -3,8 +3,9 @@
 Section 3: FGSM examples (eps 0.25 and 0.5) made from the validation set with a 2x400 ReLU
 back-prop net fool another 2x400 ReLU back-prop net 22 % / 47 % of the time and a 2x400 ReLU
 adversarially trained net 4 % / 18 %. Under the literal protocol (pixels in [0, 1], unclipped
-FGSM on the training objective) ours are near 100 % / 30-55 %. This study measures every
-candidate reading on the official MNIST, with the project's own trainer and attack code:
+FGSM on the training objective) ours are far above those (reports/transfer_gap.md has the
+numbers). This study measures every candidate reading on the official MNIST, with the
+project's own trainer and attack code:
 
 - training readings (each trains its own fit nets, 2x400 ReLU, back-prop and adversarial, on
   the training set without the validation images): `--input scale` (pixels in [0, 1], the
