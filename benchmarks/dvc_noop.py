@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,32 +29,9 @@ from pathlib import Path
 import yaml
 
 from advgrad.core.io import save_text
+from tests.pipeline_utils import copy_repo
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def copy_repo(dst: Path) -> None:
-    """The files git knows (tracked, or new and not ignored), in a fresh git repository."""
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for rel in filter(None, listed):
-        if (ROOT / rel).is_file():
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dst / rel)
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "b",
-        "GIT_AUTHOR_EMAIL": "b@b",
-        "GIT_COMMITTER_NAME": "b",
-        "GIT_COMMITTER_EMAIL": "b@b",
-    }
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "copy"]):
-        subprocess.run(["git", *args], cwd=dst, env=env, capture_output=True, check=True)
 
 
 def dvc(repo: Path, *args: str) -> tuple[float, str]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the repository's packages
+
+from tests.pipeline_utils import copy_repo  # noqa: E402
+
 PLUGIN = Path(__file__).stem  # this module, loaded into each pytest run with -p
 KIND, NODE_ID = "mutate.failure_kind", "mutate.node_id"  # the junit properties the plugin writes
 
@@ -350,27 +353,6 @@ class Outcome(NamedTuple):
     summary: str  # what happened, in a few words
 
 
-def copy_repository(dest: Path) -> None:
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
-    )
-    files = listed.stdout.decode().split("\0")
-    for rel in filter(None, files):
-        if (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
-    # A git repository, as a clone is: the DVC-driven tests (param scoping) need one.
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "m",
-        "GIT_AUTHOR_EMAIL": "m@m",
-        "GIT_COMMITTER_NAME": "m",
-        "GIT_COMMITTER_EMAIL": "m@m",
-    }
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "scratch copy"]):
-        subprocess.run(["git", *args], cwd=dest, env=env, capture_output=True, check=True)
-
-
 def one_line(text: str | None, limit: int = 120) -> str:
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
     return line if len(line) <= limit else line[: limit - 3] + "..."
@@ -450,7 +432,7 @@ def main(argv=None) -> None:
         sys.exit(2)
     with tempfile.TemporaryDirectory(prefix="advgrad-mutants-") as tmp:
         scratch, junit = Path(tmp) / "repo", Path(tmp) / "junit.xml"
-        copy_repository(scratch)
+        copy_repo(scratch)  # a git repository, as a clone is: the DVC-driven tests need one
         baseline = {}
         for tests in dict.fromkeys(m.tests for m in chosen):
             outcome, seconds = run_tests(tests, scratch, junit)
