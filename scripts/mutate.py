@@ -197,17 +197,17 @@ MUTANTS = (
         ("tests/test_stacked.py", "tests/test_mnist_trainer.py"),
     ),
     Mutant(
-        "every stacked seed's dropout masks from the first seed's generator",
+        "every stacked seed's masks and random signs from the first seed's generator",
         "advgrad/core/dropout.py",
         "generator=g, device=x.device",
-        "generator=self.generators[0], device=x.device",
+        "generator=generators[0], device=x.device",
         ("tests/test_stacked.py",),
     ),
     Mutant(
         "dropout masks reused across the two passes of a step",
         "advgrad/core/dropout.py",
-        "        keep = torch.stack(draws) if self.stacked else draws[0]  # same shape as x\n",
-        "        keep = torch.stack(draws) if self.stacked else draws[0]  # same shape as x\n"
+        "        keep = per_seed(torch.rand, x, self.generators, self.stacked)  # same shape as x\n",
+        "        keep = per_seed(torch.rand, x, self.generators, self.stacked)  # same shape as x\n"
         "        self._keep = keep = getattr(self, '_keep', None) if getattr(self, '_keep', None) is not None "
         "and self._keep.shape == keep.shape else keep\n",
         ("tests/test_stacked.py", "tests/test_cifar_trainer.py"),

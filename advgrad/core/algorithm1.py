@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from advgrad.core.adversarial import fgsm, input_gradient
+from advgrad.core.dropout import per_seed
 
 __all__ = ["adversarial_step", "goodfellow_step", "random_sign", "random_step"]
 
@@ -93,14 +94,9 @@ def goodfellow_step(
 
 
 def random_sign(x: torch.Tensor, generators: list[torch.Generator], stacked: bool) -> torch.Tensor:
-    """sign(u), u ~ N(0, 1) for every element of x: +1 or -1 (u = 0 has probability 0).
-
-    `stacked`: x is (S, ...) and slice s draws from `generators[s]`; else all of x from
-    `generators[0]`. Each seed draws from its own generator, so its perturbations do not depend
-    on the seeds stacked beside it."""
-    shape = x.shape[1:] if stacked else x.shape
-    draws = [torch.randn(shape, generator=g, device=x.device, dtype=x.dtype) for g in generators]
-    return (torch.stack(draws) if stacked else draws[0]).sign()
+    """sign(u), u ~ N(0, 1) for every element of x: +1 or -1 (u = 0 has probability 0), drawn
+    seed by seed (`advgrad.core.dropout.per_seed`): stacked, slice s of x from `generators[s]`."""
+    return per_seed(torch.randn, x, generators, stacked).sign()
 
 
 def random_step(

@@ -13,7 +13,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["SeededDropout", "use_generators"]
+__all__ = ["SeededDropout", "use_generators", "per_seed"]
+
+
+def per_seed(sample, x: torch.Tensor, generators: list[torch.Generator], stacked: bool) -> torch.Tensor:
+    """`sample` (torch.rand, torch.randn) drawn in x's shape, dtype and device, seed by seed.
+
+    `stacked`: x is (S, ...) and slice s is drawn from `generators[s]`; else all of x from
+    `generators[0]`. A seed's draws then do not depend on the seeds stacked beside it."""
+    shape = x.shape[1:] if stacked else x.shape
+    draws = [sample(shape, generator=g, device=x.device, dtype=x.dtype) for g in generators]
+    return torch.stack(draws) if stacked else draws[0]
 
 
 class SeededDropout(nn.Module):
@@ -35,9 +45,7 @@ class SeededDropout(nn.Module):
             return x
         if self.generators is None:
             raise RuntimeError("SeededDropout: no generators; call advgrad.core.dropout.use_generators first")
-        shape = x.shape[1:] if self.stacked else x.shape
-        draws = [torch.rand(shape, generator=g, device=x.device, dtype=x.dtype) for g in self.generators]
-        keep = torch.stack(draws) if self.stacked else draws[0]  # same shape as x
+        keep = per_seed(torch.rand, x, self.generators, self.stacked)  # same shape as x
         return x * (keep >= self.p).to(x.dtype) / (1 - self.p)
 
     def extra_repr(self) -> str:
