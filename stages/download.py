@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from advgrad.core.io import staging_dir
+from advgrad.core.io import OutputError, PrepareError, save_checked, staging_dir
 from advgrad.data.fetch import ChecksumError, DownloadError, Retry, fetch_dataset
 from advgrad.data.sources import SOURCES
 from stages.common import cli
@@ -38,13 +39,26 @@ def read_manifest(raw_dir: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
+def save_processed(stage: str, make: Callable[[], dict], out: Path, format_error: type[ValueError]) -> None:
+    """The end of a preprocess stage: the dict `make()` returns written to `out`. Every failure a
+    user can cause (a malformed raw file, impossible sizes, no download, an unwritable output)
+    ends the stage in one line."""
+    try:
+        blob = make()
+        save_checked(blob, out)
+    except (format_error, PrepareError, FileNotFoundError, OutputError) as e:
+        raise SystemExit(f"{stage}: {e}") from None
+    meta = blob["meta"]
+    details = ", ".join(f"{k} {v}" for k, v in meta.items() if k not in ("dataset", "verified"))
+    log.info("%s: %s -> %s%s", meta["dataset"], details, out, "" if meta["verified"] else " (UNVERIFIED data)")
+
+
 def run(
     dataset: str, out: str | Path, mirror: str | None = None, allow_unverified: bool = False, retry: Retry | None = None
 ) -> dict:
     """Fetch, verify and install `dataset` into `out`; return the manifest."""
-    retry = retry or Retry()
     with staging_dir(Path(out)) as tmp:
-        manifest = fetch_dataset(SOURCES[dataset], tmp, mirror, allow_unverified, retry)
+        manifest = fetch_dataset(SOURCES[dataset], tmp, mirror, allow_unverified, retry or Retry())
         # No atomic write needed here: the whole folder appears at once.
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest

@@ -41,42 +41,6 @@ STAGE = "train-cifar"
 log = logging.getLogger("advgrad")
 
 
-def train_config(params: Params, arch: str, method: str) -> CifarConfig:
-    """The trainer's configuration for one Table 3 cell, from params.yaml.
-
-    Only the keys of `arch` and of `method` are read (cifar10.eps.<arch> by the adversarial
-    methods, cifar10.dropout by the dropout ones), as the cell's stage in dvc.yaml lists them.
-    """
-    c = params.cifar10
-    dropout = method.endswith("-dropout")
-    if arch == "mlp":
-        a, arch_only = c.mlp, {"units": c.mlp.units}
-    else:
-        a, arch_only = (
-            c.conv,
-            ({"p_conv": c.dropout.conv, "conv_dropout_position": c.dropout.conv_position} if dropout else {}),
-        )
-    return CifarConfig(
-        arch=arch,
-        seeds=tuple(range(params.seed_base, params.seed_base + params.seeds)),
-        lr=a.lr,
-        momentum=a.momentum,
-        dampening=a.dampening,
-        weight_decay=a.weight_decay,
-        eps=getattr(c.eps, arch) if method.startswith("adversarial") else 0.0,
-        p_input=c.dropout.input if dropout else 0.0,
-        p_fc=c.dropout.fc if dropout else 0.0,
-        **arch_only,
-        batch_size=c.batch_size,
-        max_norm=c.max_norm,
-        init_std=c.init_std,
-        max_epochs=c.max_epochs,
-        max_halvings=c.max_halvings,
-        target_train_error=c.target_train_error,
-        halving_decay=c.halving_decay,
-    )
-
-
 def stage_config(params: Params, arch: str, prep: str, method: str, data_path: Path) -> dict:
     """The stage's full configuration: it keys the resume checkpoint and is saved beside the
     results. The data file's hash is part of it, so a checkpoint made on other data (e.g. before
@@ -88,8 +52,13 @@ def stage_config(params: Params, arch: str, prep: str, method: str, data_path: P
         "method": method,
         "train_size": params.cifar10.train_size,
         "data_md5": file_md5(data_path),
-        "train": dataclasses.asdict(train_config(params, arch, method)),
+        "train": dataclasses.asdict(CifarConfig.of_cell(params, arch, method)),
     }
+
+
+def _last(state: dict) -> dict:
+    """The newest curve row of a training state (advgrad.cifar.trainer.train)."""
+    return (state["current"]["curves"] if state["current"] else state["runs"][-1]["curve"])[-1]
 
 
 def run(
@@ -131,17 +100,11 @@ def run(
         def on_epoch(state: dict, seconds: float) -> None:
             if checkpoint is not None:
                 checkpoint.save(state)
-            p = (state["current"]["curves"] if state["current"] else state["runs"][-1]["curve"])[-1]
+            p = _last(state)
             log.info(
                 "%s seed %d epoch %d: train %.2f%% (online %.2f%%) test %.2f%% lr %.4g %.1fs",
-                name,
-                p["seed"],
-                p["epoch"],
-                100 * p["train_error"],
-                100 * p["online_train_error"],
-                100 * p["test_error"],
-                p["lr"],
-                seconds,
+                *(name, p["seed"], p["epoch"], 100 * p["train_error"], 100 * p["online_train_error"]),
+                *(100 * p["test_error"], p["lr"], seconds),
             )
             bar.update(1 if state["current"] is not None else tc.max_epochs - p["epoch"] + 1)
 
@@ -150,10 +113,7 @@ def run(
                 state = train(tc, train_x, train_y, test_x, test_y, state=state, on_epoch=on_epoch)
         except KeyboardInterrupt as err:
             last = checkpoint.last_saved if checkpoint is not None else None
-            where = None
-            if last is not None:
-                p = (last["current"]["curves"] if last["current"] else last["runs"][-1]["curve"])[-1]
-                where = f"seed {p['seed']} epoch {p['epoch']} is saved in {checkpoint.path}"
+            where = last and f"seed {_last(last)['seed']} epoch {_last(last)['epoch']} is saved in {checkpoint.path}"
             raise stopped(name, err, where) from None
 
     metrics = {
@@ -162,56 +122,31 @@ def run(
         "data_verified": bool(data.meta.get("verified", False)),
         "provenance": provenance(device),
     }
-    write_outputs(config, tc, state, metrics, Path(model_path), Path(run_dir))
-    if checkpoint is not None:
-        checkpoint.clear()  # only once every output is in place
-    log.info(
-        "%s: test error %.2f ± %.2f %% over %d seeds",
-        name,
-        metrics["error_pct"],
-        metrics["std_pct"],
-        metrics["n_seeds"],
-    )
-    return metrics
-
-
-def write_outputs(config: dict, tc: CifarConfig, state: dict, metrics: dict, model: Path, run_dir: Path) -> None:
     save_models(
-        model,
-        model={
-            "family": "cifar",
-            "arch": tc.arch,
-            "units": tc.units,
-            "p_input": tc.p_input,
-            "p_conv": tc.p_conv,
-            "p_fc": tc.p_fc,
-            "conv_dropout_position": tc.conv_dropout_position,
-        },
+        model_path,
+        model={"family": "cifar", "arch": tc.arch, "units": tc.units, "dropout": tc.dropout},
         seeds=[r["seed"] for r in state["runs"]],
         state_dicts=[r["model"] for r in state["runs"]],
         config=config,
     )
-    write_curves(curve_rows(state), CURVE_COLUMNS, run_dir / "curves.csv")
-    save_json(metrics, run_dir / "metrics.json")
+    write_curves(curve_rows(state), CURVE_COLUMNS, Path(run_dir) / "curves.csv")
+    save_json(metrics, Path(run_dir) / "metrics.json")
+    if checkpoint is not None:
+        checkpoint.clear()  # only once every output is in place
+    log.info(
+        "%s: test error %.2f ± %.2f %% over %d seeds", name, *(metrics[k] for k in ("error_pct", "std_pct", "n_seeds"))
+    )
+    return metrics
 
 
 def main(argv: list[str] | None = None) -> None:
-    args, params = cli(
-        __doc__,
-        argv,
-        ("--arch", CIFAR_ARCHS),
-        ("--prep", CIFAR_PREPS),
-        ("--method", CIFAR_METHODS),
-        "--data",
-        "--model",
-        "--run-dir",
-    )
-    device = resolve_device(params.device)
-    with stage_errors(f"{STAGE}@{args.arch}-{args.prep}-{args.method}"):
+    choices = ("--arch", CIFAR_ARCHS), ("--prep", CIFAR_PREPS), ("--method", CIFAR_METHODS)
+    args, params = cli(__doc__, argv, *choices, "--data", "--model", "--run-dir")
+    device, cell = resolve_device(params.device), f"{args.arch}-{args.prep}-{args.method}"
+    with stage_errors(f"{STAGE}@{cell}"):
         config = stage_config(params, args.arch, args.prep, args.method, args.data)
-        data = load_cifar(args.data, device)
-        checkpoint = ResumeCheckpoint(f"{STAGE}-{args.arch}-{args.prep}-{args.method}", config, "train_cifar")
-        run(config, data, device, args.model, args.run_dir, checkpoint)
+        checkpoint = ResumeCheckpoint(f"{STAGE}-{cell}", config, "train_cifar")
+        run(config, load_cifar(args.data, device), device, args.model, args.run_dir, checkpoint)
 
 
 if __name__ == "__main__":

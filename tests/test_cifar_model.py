@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from advgrad.cifar.model import CifarConvNet, CifarMLP, apply_max_norm_, build_model, init_weights_
+from advgrad.cifar.model import NO_DROPOUT, CifarConvNet, CifarMLP, apply_max_norm_, build_model, init_weights_
 from advgrad.core.dropout import SeededDropout, use_generators
 
 
@@ -48,7 +48,7 @@ def test_dropout_changes_only_training_mode_and_not_parameter_names(arch):
     torch.manual_seed(0)
     x = torch.randn(3, 3, 32, 32)
     plain = build_model(arch, units=16)
-    dropped = build_model(arch, units=16, p_input=0.1, p_conv=0.25, p_fc=0.5)
+    dropped = build_model(arch, units=16, dropout={**NO_DROPOUT, "input": 0.1, "conv": (0.25,) * 3, "fc": 0.5})
     use_generators(dropped, [torch.Generator().manual_seed(0)])
     assert plain.state_dict().keys() == dropped.state_dict().keys()
     dropped.load_state_dict(plain.state_dict())
@@ -73,20 +73,13 @@ def _recorded_dropout_inputs(model, x):
 
 @pytest.mark.parametrize("position, sides", [("before_pool", (32, 15, 7)), ("after_pool", (15, 7, 3))])
 def test_conv_dropout_rates_are_per_block_and_placed_before_or_after_the_pooling(position, sides):
-    model = build_model("conv", p_input=0.1, p_conv=(0.25, 0.25, 0.5), p_fc=0.5, conv_dropout_position=position)
+    model = build_model("conv", dropout={"input": 0.1, "conv": (0.25, 0.25, 0.5), "conv_position": position, "fc": 0.5})
     seen = _recorded_dropout_inputs(model, torch.randn(2, 3, 32, 32))
     channels = (96, 128, 256)
     assert seen == [((3, 32, 32), 0.1)] + [((c, s, s), p) for c, s, p in zip(channels, sides, (0.25, 0.25, 0.5))] + [
         ((2048,), 0.5),
         ((2048,), 0.5),
     ]
-
-
-def test_conv_dropout_rejects_a_wrong_position_or_rate_count():
-    with pytest.raises(ValueError, match="position"):
-        build_model("conv", p_conv=0.25, conv_dropout_position="between")
-    with pytest.raises(ValueError, match="3 rates"):
-        build_model("conv", p_conv=(0.25, 0.5))
 
 
 def test_unknown_architecture_is_rejected():

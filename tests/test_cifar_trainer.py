@@ -18,13 +18,13 @@ import torch.nn.functional as F
 import torchattacks
 import yaml
 
-from advgrad.cifar.model import build_model, init_weights_
+from advgrad.cifar.model import NO_DROPOUT, build_model, init_weights_
 from advgrad.cifar.trainer import CifarConfig, curve_rows, make_optimizer, summarize, train, train_step
 from advgrad.core.dropout import use_generators
 from advgrad.core.evaluation import error_rate
 from stages.common import ResumeCheckpoint
 from stages.params import CIFAR_METHODS, parse_params
-from stages.train_cifar import run, stage_config, train_config
+from stages.train_cifar import run, stage_config
 
 PARAMS_YAML = Path(__file__).resolve().parents[1] / "params.yaml"
 
@@ -37,8 +37,13 @@ def images(n, seed, low=None, high=None):
     return x, torch.randint(10, (n,), generator=g)
 
 
-def initialised(arch, std=0.01, seed=0, **dropout):
-    return init_weights_(build_model(arch, units=8, **dropout), std, torch.Generator().manual_seed(seed))
+def initialised(arch, std=0.01, seed=0, dropout=None):
+    return init_weights_(build_model(arch, units=8, dropout=dropout), std, torch.Generator().manual_seed(seed))
+
+
+def rates(**rates):
+    """A cifar10.dropout section: `rates` (input, conv, fc), the rest none."""
+    return {**NO_DROPOUT, **rates}
 
 
 def seeded(model, seed):
@@ -48,9 +53,9 @@ def seeded(model, seed):
 
 
 def tiny_config(**overrides):
-    base = dict(
-        arch="mlp", seeds=(3,), lr=0.05, units=8, batch_size=16, max_epochs=3, target_train_error=0.0, eval_batch_size=7
-    )
+    base = dict(arch="mlp", seeds=(3,), lr=0.05, momentum=0.0, dampening=0.0, weight_decay=0.0, units=8, eps=0.0)
+    base |= dict(dropout=None, batch_size=16, max_norm=4.0, init_std=0.01, max_epochs=3, max_halvings=8)
+    base |= dict(target_train_error=0.0, halving_decay=0.75, eval_batch_size=7)
     return CifarConfig(**{**base, **overrides})
 
 
@@ -117,7 +122,7 @@ def test_dampening_equal_to_momentum_is_torch7_sgd():
 
 
 def test_backprop_dropout_step_equals_plain_sgd_with_the_same_masks():
-    model = initialised("mlp", p_input=0.1, p_fc=0.5)
+    model = initialised("mlp", dropout=rates(input=0.1, fc=0.5))
     ref = copy.deepcopy(model)
     optimizer = make_optimizer(model, tiny_config(lr=0.1))
     ref_optimizer = torch.optim.SGD(ref.parameters(), lr=0.1)
@@ -147,7 +152,7 @@ def test_adversarial_step_is_sgd_on_the_torchattacks_fgsm_input(arch):
 
 def test_adversarial_dropout_uses_training_mode_and_fresh_masks_in_both_passes():
     eps = 0.03
-    model = initialised("mlp", p_input=0.1, p_fc=0.5)
+    model = initialised("mlp", dropout=rates(input=0.1, fc=0.5))
     ref = copy.deepcopy(model)
     x, y = images(4, 1)
     seeded(model, 11).train()
@@ -169,21 +174,12 @@ def params():
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
 @pytest.mark.parametrize("method", CIFAR_METHODS)
 def test_each_method_step_changes_every_weight_tensor(params, arch, method):
-    config = train_config(params, arch, method)
+    config = CifarConfig.of_cell(params, arch, method)
     assert config.eps == ({"mlp": 0.03, "conv": 0.01}[arch] if "adversarial" in method else 0.0)
-    dropout = method.endswith("dropout")
-    no_conv = (0.0, 0.0, 0.0)
-    assert (config.p_input, config.p_conv, config.p_fc) == (
-        (0.1, (0.25, 0.25, 0.5) if arch == "conv" else no_conv, 0.5) if dropout else (0.0, no_conv, 0.0)
-    )
-    assert config.conv_dropout_position == "before_pool"
-    model = initialised(
-        arch,
-        p_input=config.p_input,
-        p_conv=config.p_conv,
-        p_fc=config.p_fc,
-        conv_dropout_position=config.conv_dropout_position,
-    )
+    section = {"input": 0.1, "conv": (0.25, 0.25, 0.5), "conv_position": "before_pool", "fc": 0.5}
+    assert config.dropout == (section if method.endswith("dropout") else None)
+    assert (config.lr, config.units) == ((0.1, 3000) if arch == "mlp" else (0.5, None))
+    model = initialised(arch, dropout=config.dropout)
     before = copy.deepcopy(model.state_dict())
     seeded(model, 0).train()
     x, y = images(4, 1)
@@ -193,7 +189,7 @@ def test_each_method_step_changes_every_weight_tensor(params, arch, method):
 
 
 def test_error_rate_in_chunks_and_eval_mode():
-    model = initialised("mlp", p_input=0.5, p_fc=0.5)
+    model = initialised("mlp", dropout=rates(input=0.5, fc=0.5))
     x, y = images(23, 1)
     model.eval()
     expected = (model(x).argmax(1) != y).sum().item() / 23
@@ -243,7 +239,9 @@ class Interrupt(Exception):
 
 @pytest.mark.parametrize("stop_after", [2, 3, 4])  # mid-seed, at the seed boundary, next seed
 def test_resume_is_bit_identical(stop_after):
-    config = tiny_config(seeds=(3, 4), p_input=0.1, p_fc=0.5, eps=0.03, momentum=0.9, weight_decay=1e-3, max_norm=0.3)
+    config = tiny_config(
+        seeds=(3, 4), dropout=rates(input=0.1, fc=0.5), eps=0.03, momentum=0.9, weight_decay=1e-3, max_norm=0.3
+    )
     x, y = images(40, 1)
     tx, ty = images(10, 2)
     full = train(config, x, y, tx, ty)

@@ -258,7 +258,6 @@ def _arrays(x_train, x_test) -> CifarArrays:
         y_train=np.arange(len(x_train)) % 10,
         x_test=x_test.numpy(),
         y_test=np.arange(len(x_test)) % 10,
-        label_names=None,
         member_md5={},
     )
 

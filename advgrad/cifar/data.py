@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from advgrad.core.io import PrepareError, Split, load_checked, training_size
-from advgrad.core.names import CIFAR_PREPS as PREPS
+from advgrad.core.io import Split, load_checked, training_size
 
 if TYPE_CHECKING:
     from advgrad.data.cifar import CifarArrays
@@ -86,7 +85,7 @@ def apply_transform(x_uint8: torch.Tensor, transform: dict) -> torch.Tensor:
     x = _unit(x_uint8, torch.float32)  # (N, D)
     if transform["kind"] == "simple":
         out = (x - transform["mean"]) / transform["std"]
-    elif transform["kind"] == "zca":
+    else:  # zca
         mean = transform["mean"].to(x.device)  # (D,)
         w = transform["W"].to(x.device)  # (D, D)
         out = torch.empty_like(x)
@@ -95,8 +94,6 @@ def apply_transform(x_uint8: torch.Tensor, transform: dict) -> torch.Tensor:
             if transform["gcn"]:
                 rows = _gcn(rows)
             out[start : start + CHUNK] = (rows - mean) @ w
-    else:
-        raise ValueError(f"unknown transform kind {transform['kind']!r}")
     return out.reshape(x_uint8.shape)
 
 
@@ -114,18 +111,12 @@ def prepare_cifar(
     (subsampled: first `train_size` images) training set only."""
     n = training_size(len(arrays.x_train), train_size)
     x_train = torch.as_tensor(arrays.x_train[:n])  # (N, 3, 32, 32) uint8
-    if prep == "simple":
-        transform = fit_simple(x_train)
-    elif prep == "zca":
-        transform = fit_zca(x_train, zca_epsilon, gcn)
-    else:
-        raise PrepareError(f"unknown preprocessing {prep!r}; allowed: {', '.join(PREPS)}")
     return {
         "x_train": x_train,
         "y_train": torch.as_tensor(arrays.y_train[:n]).to(torch.uint8),  # (N,)
         "x_test": torch.as_tensor(arrays.x_test),  # (M, 3, 32, 32) uint8
         "y_test": torch.as_tensor(arrays.y_test).to(torch.uint8),  # (M,)
-        "transform": transform,
+        "transform": fit_simple(x_train) if prep == "simple" else fit_zca(x_train, zca_epsilon, gcn),
         "meta": {
             "dataset": dataset,
             "verified": bool(verified),

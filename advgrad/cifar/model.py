@@ -12,10 +12,10 @@ the paper's "softmax layer and a cross-entropy objective". Dropout, when a metho
 conv block and to the output of each hidden fully connected layer. Section 4 gives "0.1 for
 the input layer, 0.25 for convolutional layers and 0.5 for fully connected layers"; the
 author's conv code (anokland/dfa-torch, Models/conv.lua) drops 0.25, 0.25 and 0.5 in the three
-conv blocks, after each ReLU and before the pooling. Each block takes
-its own rate and the position is a choice (`CONV_DROPOUT_POSITIONS`), so both readings are one
-setting apart. A rate of 0 is no dropout, so every method has the same parameter names and
-checkpoints of all methods load the same way.
+conv blocks, after each ReLU and before the pooling. `dropout` is params.yaml's cifar10.dropout
+section as a dict ({"input", "conv": one rate per block, "conv_position", "fc"}), so both readings
+are one setting apart. None is rates of 0, i.e. no dropout, so every method has the same
+parameter names and checkpoints of all methods load the same way.
 """
 
 from __future__ import annotations
@@ -25,35 +25,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from advgrad.core.dropout import SeededDropout
-from advgrad.core.names import CIFAR_ARCHS, CONV_DROPOUT_POSITIONS, NUM_CLASSES
+from advgrad.core.names import CIFAR_ARCHS, NUM_CLASSES
 
-__all__ = [
-    "CifarMLP",
-    "CifarConvNet",
-    "ConvBlock",
-    "build_model",
-    "init_weights_",
-    "from_entry",
-    "apply_max_norm_",
-    "CIFAR_SHAPE",
-    "NUM_CLASSES",
-    "ARCHS",
-    "CONV_DROPOUT_POSITIONS",
-]
+__all__ = ["CifarMLP", "CifarConvNet", "NO_DROPOUT", "build_model", "init_weights_", "from_entry", "apply_max_norm_"]
 
-CIFAR_SHAPE = (3, 32, 32)
-ARCHS = CIFAR_ARCHS
+NO_DROPOUT = {"input": 0.0, "conv": (0.0, 0.0, 0.0), "conv_position": "before_pool", "fc": 0.0}
 
 
 class CifarMLP(nn.Module):
     """3072-units-units-10 ReLU network (paper: units = 3000)."""
 
-    def __init__(self, units: int = 3000, p_input: float = 0.0, p_fc: float = 0.0):
+    def __init__(self, units: int = 3000, dropout: dict | None = None):
         super().__init__()
+        d = dropout or NO_DROPOUT
         self.fc1 = nn.Linear(3 * 32 * 32, units)
         self.fc2 = nn.Linear(units, units)
         self.out = nn.Linear(units, NUM_CLASSES)
-        self.drop_input, self.drop_fc = SeededDropout(p_input), SeededDropout(p_fc)
+        self.drop_input, self.drop_fc = SeededDropout(d["input"]), SeededDropout(d["fc"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.drop_input(x.flatten(1))  # (B, 3072)
@@ -64,16 +52,12 @@ class CifarMLP(nn.Module):
 
 class ConvBlock(nn.Module):
     """5x5 convolution (padding 2) -> ReLU -> 3x3 max-pool of stride 2 (floor), with dropout
-    `p_drop` before or after the pooling (`position`, one of CONV_DROPOUT_POSITIONS)."""
+    `rate` before or after the pooling (`position`: before_pool | after_pool)."""
 
-    def __init__(self, c_in: int, c_out: int, p_drop: float = 0.0, position: str = "before_pool"):
+    def __init__(self, c_in: int, c_out: int, rate: float, position: str):
         super().__init__()
-        if position not in CONV_DROPOUT_POSITIONS:
-            raise ValueError(
-                f"ConvBlock: dropout position {position!r} is invalid; allowed: {', '.join(CONV_DROPOUT_POSITIONS)}"
-            )
         self.conv = nn.Conv2d(c_in, c_out, kernel_size=5, padding=2)
-        self.drop, self.position = SeededDropout(p_drop), position
+        self.drop, self.position = SeededDropout(rate), position
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.conv(x))
@@ -86,30 +70,19 @@ class ConvBlock(nn.Module):
 
 
 class CifarConvNet(nn.Module):
-    """The CIFAR-10 conv net of Srivastava et al. (2014), as used in the paper's Table 3.
+    """The CIFAR-10 conv net of Srivastava et al. (2014), as used in the paper's Table 3."""
 
-    `p_conv` holds the dropout rates of the three conv blocks (a single rate is used for all).
-    """
-
-    def __init__(
-        self,
-        p_input: float = 0.0,
-        p_conv: float | tuple[float, ...] = 0.0,
-        p_fc: float = 0.0,
-        conv_dropout_position: str = "before_pool",
-    ):
+    def __init__(self, dropout: dict | None = None):
         super().__init__()
-        rates = (p_conv,) * 3 if isinstance(p_conv, (int, float)) else tuple(p_conv)
-        if len(rates) != 3:
-            raise ValueError(f"CifarConvNet: p_conv needs 3 rates (one per conv block), got {p_conv!r}")
-        pos = conv_dropout_position
-        self.block1 = ConvBlock(3, 96, rates[0], pos)  # (B, 96, 15, 15)
-        self.block2 = ConvBlock(96, 128, rates[1], pos)  # (B, 128, 7, 7)
-        self.block3 = ConvBlock(128, 256, rates[2], pos)  # (B, 256, 3, 3)
+        d = dropout or NO_DROPOUT
+        (r1, r2, r3), pos = d["conv"], d["conv_position"]
+        self.block1 = ConvBlock(3, 96, r1, pos)  # (B, 96, 15, 15)
+        self.block2 = ConvBlock(96, 128, r2, pos)  # (B, 128, 7, 7)
+        self.block3 = ConvBlock(128, 256, r3, pos)  # (B, 256, 3, 3)
         self.fc1 = nn.Linear(256 * 3 * 3, 2048)
         self.fc2 = nn.Linear(2048, 2048)
         self.out = nn.Linear(2048, NUM_CLASSES)
-        self.drop_input, self.drop_fc = SeededDropout(p_input), SeededDropout(p_fc)
+        self.drop_input, self.drop_fc = SeededDropout(d["input"]), SeededDropout(d["fc"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.drop_input(x)  # (B, 3, 32, 32)
@@ -119,29 +92,18 @@ class CifarConvNet(nn.Module):
         return self.out(h)  # (B, 10) logits
 
 
-def build_model(
-    arch: str,
-    *,
-    units: int = 3000,
-    p_input: float = 0.0,
-    p_conv: float | tuple[float, ...] = 0.0,
-    p_fc: float = 0.0,
-    conv_dropout_position: str = "before_pool",
-) -> nn.Module:
-    """`arch` is mlp | conv; dropout rates of 0 mean no dropout. `units` is for the MLP only,
-    `p_conv` and `conv_dropout_position` for the conv net only."""
-    if arch == "mlp":
-        return CifarMLP(units, p_input, p_fc)
-    if arch == "conv":
-        return CifarConvNet(p_input, p_conv, p_fc, conv_dropout_position)
-    raise ValueError(f"build_model: unknown CIFAR-10 architecture {arch!r}; allowed: {', '.join(ARCHS)}")
+def build_model(arch: str, units: int | None = None, dropout: dict | None = None) -> nn.Module:
+    """`arch` is mlp | conv; `units` (cifar10.mlp.units) is for the MLP only."""
+    if arch not in CIFAR_ARCHS:
+        raise ValueError(f"build_model: unknown CIFAR-10 architecture {arch!r}; allowed: {', '.join(CIFAR_ARCHS)}")
+    return CifarMLP(units, dropout) if arch == "mlp" else CifarConvNet(dropout)
 
 
 def from_entry(model: dict) -> nn.Module:
     """The module of a model file's "model" entry (advgrad.core.checkpoint), family "cifar"."""
     if model.get("family") != "cifar":
         raise ValueError(f"holds a {model.get('family')!r} model, not a CIFAR-10 net")
-    return build_model(**{k: v for k, v in model.items() if k != "family"})
+    return build_model(model["arch"], model["units"], model["dropout"])
 
 
 def _weighted_layers(model: nn.Module):

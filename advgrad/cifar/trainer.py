@@ -58,38 +58,44 @@ CURVE_COLUMNS = ("epoch", "seed", "train_error", "test_error", "online_train_err
 
 @dataclass(frozen=True)
 class CifarConfig:
-    """Everything that defines one Table 3 configuration. Defaults are the paper's values."""
+    """One Table 3 cell: the params.yaml keys it reads, under their own names (`of_cell`)."""
 
     arch: str  # mlp | conv
     seeds: tuple[int, ...]  # one run per seed, trained in this order
-    lr: float  # initial learning rate (paper: mlp 0.1, conv 0.5)
-    eps: float = 0.0  # adversarial perturbation (eq. 2); 0 = plain back-propagation
-    momentum: float = 0.0  # paper: conv 0.9, mlp 0
+    lr: float  # cifar10.<arch>: lr, momentum, dampening, weight_decay (and the MLP's units)
+    momentum: float
     # torch.optim.SGD's dampening: v = momentum * v + (1 - dampening) * g. PyTorch's default is
     # 0; Torch7's optim.sgd, which the author used, defaults to dampening = momentum.
-    dampening: float = 0.0
-    weight_decay: float = 0.0  # L2 coefficient added to the gradient (paper: conv 0.001)
-    units: int = 3000  # hidden units of the MLP
-    p_input: float = 0.0  # dropout rates (0 = none; paper: 0.1 / 0.25 / 0.5)
-    p_conv: tuple[float, ...] = (0.0, 0.0, 0.0)  # one rate per conv block (author: .25 .25 .5)
-    p_fc: float = 0.0
-    conv_dropout_position: str = "before_pool"  # cifar_model.CONV_DROPOUT_POSITIONS
-    batch_size: int = 128
-    max_norm: float | None = 4.0  # per-unit incoming weight norm bound; None = unconstrained
-    init_std: float = 0.01
-    max_epochs: int = 300
-    max_halvings: int = 8
-    target_train_error: float = 1e-4
-    halving_decay: float = 0.75
+    dampening: float
+    weight_decay: float  # L2 coefficient added to the gradient
+    eps: float  # cifar10.eps.<arch> (eq. 2) for the adversarial methods; 0 = plain back-propagation
+    dropout: dict | None  # cifar10.dropout for the dropout methods (advgrad.cifar.model); None = none
+    batch_size: int
+    max_norm: float | None  # per-unit incoming weight norm bound; None = unconstrained
+    init_std: float
+    max_epochs: int  # the rest: HalvingSchedule's settings
+    max_halvings: int
+    target_train_error: float
+    halving_decay: float
+    units: int | None = None  # hidden units of the MLP
     eval_batch_size: int = 500  # chunk size of the error evaluations (memory only)
 
-    def __post_init__(self):
-        object.__setattr__(self, "seeds", tuple(self.seeds))
-        object.__setattr__(self, "p_conv", tuple(self.p_conv))
-        if self.arch not in ("mlp", "conv"):
-            raise ValueError(f"CifarConfig.arch = {self.arch!r} is invalid; allowed: mlp, conv")
-        if not self.seeds:
-            raise ValueError("CifarConfig.seeds is empty; give at least one seed")
+    @classmethod
+    def of_cell(cls, params, arch: str, method: str) -> CifarConfig:
+        """The cell (arch, method) of validated params (stages.params.Params). Only the keys of
+        `arch` and of `method` are read, as the cell's stage in dvc.yaml lists them."""
+        c = params.cifar10
+        return cls(
+            arch=arch,
+            seeds=tuple(range(params.seed_base, params.seed_base + params.seeds)),
+            **dataclasses.asdict(getattr(c, arch)),
+            eps=getattr(c.eps, arch) if method.startswith("adversarial") else 0.0,
+            dropout=dataclasses.asdict(c.dropout) if method.endswith("-dropout") else None,
+            **{k: getattr(c, k) for k in (*SCHEDULE, "batch_size", "max_norm", "init_std")},
+        )
+
+
+SCHEDULE = ("halving_decay", "max_halvings", "target_train_error", "max_epochs")  # HalvingSchedule's settings
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,29 +133,6 @@ def train_step(
     return logits, loss
 
 
-def _new_schedule(config: CifarConfig) -> HalvingSchedule:
-    return HalvingSchedule(
-        config.lr,
-        decay=config.halving_decay,
-        max_halvings=config.max_halvings,
-        target_train_error=config.target_train_error,
-        max_epochs=config.max_epochs,
-    )
-
-
-def _new_model(config: CifarConfig, seed: int, device: torch.device) -> nn.Module:
-    """The net of `config` with seed's initial weights (drawn on the CPU, so equal on every device)."""
-    model = build_model(
-        config.arch,
-        units=config.units,
-        p_input=config.p_input,
-        p_conv=config.p_conv,
-        p_fc=config.p_fc,
-        conv_dropout_position=config.conv_dropout_position,
-    )
-    return init_weights_(model, config.init_std, torch.Generator().manual_seed(seed)).to(device)
-
-
 def train(
     config: CifarConfig,
     train_x: torch.Tensor,
@@ -185,21 +168,17 @@ def train(
 
     while len(state["runs"]) < len(config.seeds):
         seed = config.seeds[len(state["runs"])]
-        model = _new_model(config, seed, device)
-        schedule = _new_schedule(config)
+        # Initial weights drawn on the CPU from the seed's generator, so equal on every device.
+        model = build_model(config.arch, config.units, config.dropout)
+        model = init_weights_(model, config.init_std, torch.Generator().manual_seed(seed)).to(device)
+        schedule = HalvingSchedule(config.lr, **{k: getattr(config, k) for k in SCHEDULE})
 
         def on_seed_epoch(current: dict, seconds: float, seed=seed, schedule=schedule) -> None:
             if schedule.stop_reason is None:
                 state["current"] = current
             else:  # this seed is finished
-                state["runs"].append(
-                    {
-                        "seed": seed,
-                        "model": current["model"],
-                        "curve": current["curves"],
-                        "stop_reason": schedule.stop_reason,
-                    }
-                )
+                finished = {"model": current["model"], "curve": current["curves"], "stop_reason": schedule.stop_reason}
+                state["runs"].append({"seed": seed, **finished})
                 state["current"] = None
             if on_epoch is not None:
                 on_epoch(state, seconds)

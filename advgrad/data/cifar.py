@@ -42,8 +42,7 @@ class CifarArrays:
     y_train: np.ndarray  # uint8 (N,)
     x_test: np.ndarray  # uint8 (M, 3, 32, 32)
     y_test: np.ndarray  # uint8 (M,)
-    label_names: list[str] | None  # from batches.meta when present
-    member_md5: dict[str, str]  # md5 of each member read, by base name (batches and meta)
+    member_md5: dict[str, str]  # md5 of each member read, by base name (batches and batches.meta)
 
 
 # numpy's array-unpickling helper, wherever this numpy version keeps it (numpy.core in 1.x
@@ -96,7 +95,7 @@ def read_cifar_tar(path: str | Path, name: str | None = None) -> CifarArrays:
     """
     name = name or str(path)
     batch_names = (*CIFAR_TRAIN_BATCHES, CIFAR_TEST_BATCH)
-    wanted = (*batch_names, CIFAR_META)  # batches.meta (label names) is optional
+    wanted = (*batch_names, CIFAR_META)  # batches.meta (label names) is only checksummed
     raw: dict[str, bytes] = {}
     try:
         with gzip.open(path, "rb") as gz:
@@ -118,21 +117,14 @@ def read_cifar_tar(path: str | Path, name: str | None = None) -> CifarArrays:
     missing = [m for m in batch_names if m not in raw]
     if missing:
         raise CifarFormatError(f"{name}: missing member {CIFAR_MEMBER_DIR}/{missing[0]}")
-    batches = {b: _check_batch(_unpickle(raw[b], f"{name}:{b}"), f"{name}:{b}") for b in batch_names}
-    label_names = None
-    if CIFAR_META in raw:
-        meta = _unpickle(raw[CIFAR_META], f"{name}:{CIFAR_META}")
-        if isinstance(meta, dict) and b"label_names" in meta:
-            label_names = [n.decode() for n in meta[b"label_names"]]
-    train = [batches[n] for n in CIFAR_TRAIN_BATCHES]
-    x_test, y_test = batches[CIFAR_TEST_BATCH]
+    # x, y: the five training batches, then the test batch
+    x, y = zip(*(_check_batch(_unpickle(raw[b], f"{name}:{b}"), f"{name}:{b}") for b in batch_names))
     return CifarArrays(
-        x_train=np.concatenate([x for x, _ in train]),
-        y_train=np.concatenate([y for _, y in train]),
-        x_test=x_test,
-        y_test=y_test,
-        label_names=label_names,
-        member_md5={member: hashlib.md5(data).hexdigest() for member, data in raw.items()},
+        np.concatenate(x[:-1]),
+        np.concatenate(y[:-1]),
+        x[-1],
+        y[-1],
+        {member: hashlib.md5(data).hexdigest() for member, data in raw.items()},
     )
 
 
@@ -143,14 +135,7 @@ def _add_member(tar: tarfile.TarFile, name: str, obj) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def write_cifar_tar(
-    path: str | Path,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    label_names: list[str] | None = None,
-) -> None:
+def write_cifar_tar(path: str | Path, x_train, y_train, x_test, y_test) -> None:
     """Write arrays in the official archive layout (for fixtures and private data).
 
     x_*: uint8 (N, 3, 32, 32); the training set is split into the five data batches, so its
@@ -159,7 +144,6 @@ def write_cifar_tar(
     """
     if len(x_train) % len(CIFAR_TRAIN_BATCHES):
         raise ValueError(f"training set size {len(x_train)} is not a multiple of {len(CIFAR_TRAIN_BATCHES)}")
-    label_names = label_names or [f"class_{c}" for c in range(N_CLASSES)]
     per_batch = len(x_train) // len(CIFAR_TRAIN_BATCHES)
 
     def batch(label: str, x: np.ndarray, y: np.ndarray) -> dict:
@@ -176,11 +160,8 @@ def write_cifar_tar(
         gzip.GzipFile(filename="", fileobj=f, mode="wb", mtime=0) as gz,
         tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar,
     ):
-        _add_member(
-            tar,
-            CIFAR_META,
-            {b"label_names": [n.encode() for n in label_names], b"num_cases_per_batch": per_batch, b"num_vis": 3072},
-        )
+        label_names = [f"class_{c}".encode() for c in range(N_CLASSES)]
+        _add_member(tar, CIFAR_META, {b"label_names": label_names, b"num_cases_per_batch": per_batch, b"num_vis": 3072})
         for i, name in enumerate(CIFAR_TRAIN_BATCHES):
             rows = slice(i * per_batch, (i + 1) * per_batch)
             _add_member(tar, name, batch(f"training batch {i + 1} of 5", x_train[rows], y_train[rows]))

@@ -63,9 +63,10 @@ class DatasetSource:
     files: tuple[SourceFile, ...]
 
 
-def _idx_files(archive_md5: dict[str, str], content_md5: dict[str, str]) -> tuple[SourceFile, ...]:
+def _idx_files(*md5s: tuple[str, str]) -> tuple[SourceFile, ...]:
+    """(archive md5, content md5) of each file, in MNIST_FILES order."""
     names = MNIST_FILES["train"] + MNIST_FILES["test"]
-    return tuple(SourceFile(n, "idx", archive_md5[n], content_md5.get(n, "")) for n in names)
+    return tuple(SourceFile(name, "idx", *md5) for name, md5 in zip(names, md5s, strict=True))
 
 
 SOURCES: dict[str, DatasetSource] = {
@@ -73,36 +74,20 @@ SOURCES: dict[str, DatasetSource] = {
         name="mnist",
         urls=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
         files=_idx_files(
-            {
-                "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-                "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-                "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-                "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-            },
-            {
-                "train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",
-                "train-labels-idx1-ubyte.gz": "a25bea736e30d166cdddb491f175f624",
-                "t10k-images-idx3-ubyte.gz": "2646ac647ad5339dbf082846283269ea",
-                "t10k-labels-idx1-ubyte.gz": "27ae3e4e09519cfbb04c329615203637",
-            },
+            ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "6bbc9ace898e44ae57da46a324031adb"),  # train-images
+            ("d53e105ee54ea40749a09fcbcd1e9432", "a25bea736e30d166cdddb491f175f624"),  # train-labels
+            ("9fb629c4189551a2d022fa330f9573f3", "2646ac647ad5339dbf082846283269ea"),  # t10k-images
+            ("ec29112dd5afa0611ce80d1b7f02629c", "27ae3e4e09519cfbb04c329615203637"),  # t10k-labels
         ),
     ),
     "fashion-mnist": DatasetSource(
         name="fashion-mnist",
         urls=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         files=_idx_files(
-            {
-                "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-                "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-                "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-                "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-            },
-            {
-                "train-images-idx3-ubyte.gz": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-                "train-labels-idx1-ubyte.gz": "9018921c3c673c538a1fc5bad174d6f9",
-                "t10k-images-idx3-ubyte.gz": "8181f5470baa50b63fa0f6fddb340f0a",
-                "t10k-labels-idx1-ubyte.gz": "15d484375f8d13e6eb1aabb0c3f46965",
-            },
+            ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "f4a8712d7a061bf5bd6d2ca38dc4d50a"),  # train-images
+            ("25c81989df183df01b3e8a0aad5dffbe", "9018921c3c673c538a1fc5bad174d6f9"),  # train-labels
+            ("bef4ecab320f06d8554ea6380940ec79", "8181f5470baa50b63fa0f6fddb340f0a"),  # t10k-images
+            ("bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965"),  # t10k-labels
         ),
     ),
     "cifar-10": DatasetSource(
