@@ -1,9 +1,12 @@
-"""Every number of advgrad/report/paper.py against the paper's own lines (tests/data/paper_lines.txt,
-copied verbatim from its text): the report's "paper" columns are only as right as this table."""
+"""Every number of advgrad/report/paper.yaml against the paper's own lines (tests/data/paper_lines.txt,
+copied verbatim from its text): the report's "paper" columns are only as right as this table. And a
+typo in paper.yaml or protocol.yaml fails on import rather than printing a wrong number."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -60,3 +63,33 @@ def test_section_3_attack_and_sparsity_numbers():
     assert paper.ATTACK == {0.25: paper.AttackRow(first, after), 0.5: paper.AttackRow(bp_05, adv_05)}
     z_bp, z_adv = map(float, re.search(r"real zeros increased from (\d+)% to (\d+)%", text).groups())
     assert paper.SPARSITY == {"backprop": pytest.approx(z_bp / 100), "adversarial": pytest.approx(z_adv / 100)}
+
+
+@pytest.mark.parametrize(
+    "module, old, new, message",
+    [
+        ("paper", "800: 1.00 ± 0.05", "800: 1.0 ± 0.05", "table2.logistic.800 must be 'mean ± std' with two decimals"),
+        ("paper", "tanh: {400", "tahn: {400", "table2.errors must be a mapping of logistic, tanh, relu, in this order"),
+        ("paper", "0.5: {backprop: 47,", "0.5: {backprop: 47.5,", "attack.0.5.backprop must be a whole percent"),
+        ("paper", "  source: Table 3 (section 4)\n", "", "table3 must be a mapping of source, errors"),
+        ("protocol", "source: ours", "source: our", "unknown source 'our'"),
+        (
+            "protocol",
+            "      name: training epochs",
+            "      nmae: training epochs",
+            "unexpected keyword argument 'nmae'",
+        ),
+        ("protocol", "      value: 128\n", "", "missing 1 required positional argument: 'value'"),
+        ("protocol", "      reduction: true", "      reduction: yes please", "reduction a bool"),
+        ("protocol", "  robustness:  #", "  robustnes:  #", "top level must be settings"),
+    ],
+)
+def test_a_typo_in_the_data_fails_on_import(tmp_path, module, old, new, message):
+    here = Path(paper.__file__).parent
+    text = (here / f"{module}.yaml").read_text(encoding="utf-8")
+    assert old in text
+    (tmp_path / f"{module}.yaml").write_text(text.replace(old, new, 1), encoding="utf-8")
+    shutil.copy(here / f"{module}.py", tmp_path)
+    spec = importlib.util.spec_from_file_location(f"typo_{module}", tmp_path / f"{module}.py")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))

@@ -24,7 +24,7 @@ def test_the_readme_results_are_the_committed_reports():
 
 
 def test_the_readme_choices_are_the_protocol():
-    """Generated from advgrad/report/protocol.py, so the README's choices cannot drift from the
+    """Generated from advgrad/report/protocol.yaml, so the README's choices cannot drift from the
     protocol the report checks runs against (after an edit: python -m advgrad.report.readme README.md)."""
     assert block(CHOICES_START, CHOICES_END).strip() == choices_table().strip()
 

@@ -1,37 +1,22 @@
 """Every number Nøkland (2015) prints, as plain data, each with the table or section it is from.
 
-Copied by hand from the paper (arXiv 1510.04189v2). Errors are test-set percentages, as printed;
-`std_pct` is the paper's "±" (across its 5 runs). Keys use the reproduction's own names
+The data is paper.yaml beside this module, copied by hand from the paper (arXiv 1510.04189v2) and
+checked on load against the shape of the paper's tables. Errors are test-set percentages, as
+printed; `std_pct` is the paper's "±" (across its 5 runs). Keys use the reproduction's own names
 (activations `logistic | tanh | relu`, CIFAR archs `mlp | conv`, preprocessing `zca | simple`,
 methods `backprop | backprop-dropout | adversarial | adversarial-dropout`) so that a paper
-number and the reproduced one are looked up with the same key.
+number and the reproduced one are looked up with the same key. Each `*_SOURCE` names the table or
+section a group of numbers is from.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, NamedTuple, NoReturn
 
-__all__ = [
-    "Stat",
-    "Table1Row",
-    "AttackRow",
-    "TABLE1",
-    "TABLE1_SOURCE",
-    "TABLE2",
-    "TABLE2_SOURCE",
-    "ATTACK",
-    "ATTACK_SOURCE",
-    "SPARSITY",
-    "SPARSITY_SOURCE",
-    "TABLE3",
-    "TABLE3_SOURCE",
-    "TABLE3_ARCH_NAMES",
-    "TABLE3_METHOD_NAMES",
-    "EPOCH_TIME_RATIO",
-    "EPOCH_TIME_RATIO_SOURCE",
-    "MNIST_PROTOCOL",
-    "CIFAR_PROTOCOL",
-]
+import yaml
 
 
 class Stat(NamedTuple):
@@ -58,103 +43,92 @@ class AttackRow(NamedTuple):
     adversarial_pct: float
 
 
-# --------------------------------------------------------------------------------------------
-# Table 1: previously published MNIST key results (permutation invariant), in the paper's order.
-TABLE1_SOURCE = "Table 1 (section 3)"
-TABLE1: tuple[Table1Row, ...] = (
-    Table1Row("Back-propagation", "Simard et al. (2003)", "2x800", "logistic", 1.60),
-    Table1Row("Back-propagation", "Wan et al. (2013)", "2x800", "tanh", 1.49),
-    Table1Row("Back-propagation", "Wan et al. (2013)", "2x800", "ReLU", 1.40),
-    Table1Row("Dropout", "Srivastava et al. (2014)", "3x1024", "logistic", 1.35),
-    Table1Row("Dropout", "Srivastava et al. (2014)", "3x1024", "ReLU", 1.25),
-    Table1Row("DropConnect", "Wan et al. (2013)", "2x800", "ReLU", 1.20),
-    Table1Row("Dropout + max norm", "Srivastava et al. (2014)", "2x8192", "ReLU", 0.95),
-    Table1Row("DBM pre-training + dropout", "Srivastava et al. (2014)", "500-1000", "logistic", 0.79),
-    Table1Row("Dropout + adversarial examples", "Goodfellow et al. (2014)", "2x1600", "maxout", 0.78),
-    Table1Row("Virtual Adversarial Training", "Miyato et al. (2015)", "1200-600-300-150", "ReLU", 0.64),
-    Table1Row("Ladder network", "Rasmus et al. (2015)", "1000-500-250-250-250", "ReLU", 0.61),
-)
+def _fail(where: str, what: str, got: Any) -> NoReturn:
+    raise ValueError(f"paper.yaml: {where} must be {what}; got {got!r}")
 
-# --------------------------------------------------------------------------------------------
-# Table 2: adversarial back-propagation on MNIST, 784-h-h-10, keyed by (activation, h).
-# "The error was calculated as the mean of the 10 last epochs averaged over 5 runs" (section 3).
-TABLE2_SOURCE = "Table 2 (section 3)"
+
+def _fields(d: Any, keys: Iterable, where: str) -> dict:
+    """`d`, a mapping with exactly `keys` in this order (the paper's order)."""
+    if not isinstance(d, dict) or list(d) != list(keys):
+        _fail(where, f"a mapping of {', '.join(map(str, keys))}, in this order", d)
+    return d
+
+
+def _stat(text: Any, where: str) -> Stat:
+    """'1.15 ± 0.08': a cell as the paper prints it, two decimals each."""
+    m = re.fullmatch(r"(\d+\.\d\d) ± (\d+\.\d\d)", text) if isinstance(text, str) else None
+    if m is None:
+        _fail(where, "'mean ± std' with two decimals each, as printed", text)
+    return Stat(float(m[1]), float(m[2]))
+
+
+def _whole(pct: Any, where: str) -> float:
+    """The paper prints the attack, sparsity and cost numbers as whole percents."""
+    if type(pct) is not int:
+        _fail(where, "a whole percent", pct)
+    return float(pct)
+
+
+def _table1_row(row: Any) -> Table1Row:
+    if not (isinstance(row, list) and len(row) == 5 and all(isinstance(x, str) for x in row[:4])):
+        _fail("table1.rows", "[method, citation, arch, units, error %] lists", row)
+    if not isinstance(row[4], float):
+        _fail(f"table1 {row}", "an error % with two decimals", row[4])
+    return Table1Row(*row)
+
+
+def _names(d: Any, where: str) -> dict[str, str]:
+    if not (isinstance(d, dict) and all(isinstance(v, str) and v for v in d.values())):
+        _fail(where, "a mapping of our names to the paper's", d)
+    return d
+
+
+def _section(name: str, *fields: str) -> list:
+    """[source, *fields] of section `name` of paper.yaml; `source` names the paper's table or section."""
+    source, *values = _fields(_DATA[name], ("source", *fields), name).values()
+    if not (isinstance(source, str) and source):
+        _fail(f"{name}.source", "the table or section of the paper", source)
+    return [source, *values]
+
+
+ACTIVATIONS, UNITS = ("logistic", "tanh", "relu"), (400, 800, 1200)  # Table 2's rows, as the paper orders them
+PREPROCESSING = ("zca", "simple")  # Table 3's columns
+METHODS = ("backprop", "adversarial")  # the attack and sparsity numbers' two models
+
+_DATA = yaml.safe_load(Path(__file__).with_name("paper.yaml").read_text(encoding="utf-8"))
+_fields(_DATA, ("table1", "table2", "attack", "sparsity", "table3", "epoch_time"), "the top level")
+
+TABLE1_SOURCE, _rows = _section("table1", "rows")
+TABLE1: tuple[Table1Row, ...] = tuple(_table1_row(row) for row in _rows)
+
+TABLE2_SOURCE, _t2 = _section("table2", "errors")
 TABLE2: dict[tuple[str, int], Stat] = {
-    ("logistic", 400): Stat(1.15, 0.08),
-    ("logistic", 800): Stat(1.00, 0.05),
-    ("logistic", 1200): Stat(0.95, 0.03),
-    ("tanh", 400): Stat(1.04, 0.04),
-    ("tanh", 800): Stat(1.01, 0.02),
-    ("tanh", 1200): Stat(1.07, 0.05),
-    ("relu", 400): Stat(0.83, 0.04),
-    ("relu", 800): Stat(0.78, 0.03),
-    ("relu", 1200): Stat(0.78, 0.03),
+    (act, h): _stat(cell, f"table2.{act}.{h}")
+    for act, row in _fields(_t2, ACTIVATIONS, "table2.errors").items()
+    for h, cell in _fields(row, UNITS, f"table2.{act}").items()
 }
 
-# --------------------------------------------------------------------------------------------
-# FGSM transfer attack, keyed by the attack's epsilon. Examples are made from the validation set
-# with a 2x400 ReLU back-prop model; the error is that of another 2x400 ReLU back-prop model and
-# of a 2x400 ReLU adversarially trained model. The paper prints whole percents.
-ATTACK_SOURCE = "section 3 (text)"
+ATTACK_SOURCE, _attack = _section("attack", "errors")
 ATTACK: dict[float, AttackRow] = {
-    0.25: AttackRow(backprop_pct=22.0, adversarial_pct=4.0),
-    0.5: AttackRow(backprop_pct=47.0, adversarial_pct=18.0),
+    eps: AttackRow(*(_whole(row[m], f"attack.{eps}.{m}") for m in _fields(row, METHODS, f"attack.{eps}")))
+    for eps, row in _fields(_attack, (0.25, 0.5), "attack.errors").items()
 }
 
-# --------------------------------------------------------------------------------------------
-# Fraction of exact zeros among the hidden-unit activations of a 2x400 ReLU net:
-# "increased from 39% to 61%" with adversarial training. Fractions in [0, 1].
-SPARSITY_SOURCE = "section 3 (text, Figure 3)"
-SPARSITY: dict[str, float] = {"backprop": 0.39, "adversarial": 0.61}
+SPARSITY_SOURCE, _zeros = _section("sparsity", "zeros_pct")
+# Fractions in [0, 1] of exact zeros among the hidden-unit activations.
+SPARSITY: dict[str, float] = {
+    m: _whole(pct, f"sparsity.{m}") / 100 for m, pct in _fields(_zeros, METHODS, "sparsity.zeros_pct").items()
+}
 
-# --------------------------------------------------------------------------------------------
-# Table 3: CIFAR-10 test error, keyed by (arch, method, preprocessing). Rows in paper order.
-TABLE3_SOURCE = "Table 3 (section 4)"
+TABLE3_SOURCE, _errors, _archs, _methods = _section("table3", "errors", "arch_names", "method_names")
+TABLE3_ARCH_NAMES: dict[str, str] = _names(_archs, "table3.arch_names")  # how the paper names the rows
+TABLE3_METHOD_NAMES: dict[str, str] = _names(_methods, "table3.method_names")
 TABLE3: dict[tuple[str, str, str], Stat] = {
-    ("mlp", "backprop", "zca"): Stat(62.72, 0.29),
-    ("mlp", "backprop", "simple"): Stat(40.57, 0.33),
-    ("mlp", "backprop-dropout", "zca"): Stat(55.45, 0.22),
-    ("mlp", "backprop-dropout", "simple"): Stat(39.51, 0.31),
-    ("mlp", "adversarial", "zca"): Stat(55.87, 0.55),
-    ("mlp", "adversarial", "simple"): Stat(38.87, 0.18),
-    ("mlp", "adversarial-dropout", "zca"): Stat(52.79, 0.66),
-    ("mlp", "adversarial-dropout", "simple"): Stat(39.00, 0.35),
-    ("conv", "backprop", "zca"): Stat(14.50, 0.11),
-    ("conv", "backprop", "simple"): Stat(15.65, 0.15),
-    ("conv", "backprop-dropout", "zca"): Stat(12.97, 0.23),
-    ("conv", "backprop-dropout", "simple"): Stat(15.95, 0.27),
-    ("conv", "adversarial", "zca"): Stat(13.62, 0.14),
-    ("conv", "adversarial", "simple"): Stat(17.09, 0.30),
-    ("conv", "adversarial-dropout", "zca"): Stat(12.55, 0.20),
-    ("conv", "adversarial-dropout", "simple"): Stat(16.00, 0.46),
-}
-# How the paper names the rows of Table 3.
-TABLE3_ARCH_NAMES = {"mlp": "2x3000", "conv": "CONV"}
-TABLE3_METHOD_NAMES = {
-    "backprop": "Back-prop",
-    "backprop-dropout": "Back-prop + dropout",
-    "adversarial": "Adversarial",
-    "adversarial-dropout": "Adversarial + dropout",
+    (arch, method, prep): _stat(cell, f"table3.{arch}.{method}.{prep}")
+    for arch, rows in _fields(_errors, TABLE3_ARCH_NAMES, "table3.errors").items()
+    for method, row in _fields(rows, TABLE3_METHOD_NAMES, f"table3.{arch}").items()
+    for prep, cell in _fields(row, PREPROCESSING, f"table3.{arch}.{method}").items()
 }
 
-# --------------------------------------------------------------------------------------------
-# Cost: "The additional forward and backward pass adds roughly 70% to the epoch computation
-# time" -> adversarial / standard epoch time ~ 1.7.
-EPOCH_TIME_RATIO_SOURCE = "section 5 (text)"
-EPOCH_TIME_RATIO = 1.7
-
-# --------------------------------------------------------------------------------------------
-# The protocol behind the numbers above: a run with less than this is a reduced-scale run.
-MNIST_PROTOCOL = {
-    "epochs": 150,  # section 3: "all networks were trained for 150 epochs"
-    "seeds": 5,  # section 3: "averaged over 5 runs"
-    "train_size": 60000,  # section 3: the full MNIST training set
-    "eps": 0.08,  # section 3: "epsilon = 0.08 was kept constant for all networks"
-    "batch_size": 10,  # section 3
-    "lr": {"logistic": 0.5, "tanh": 0.01, "relu": 0.05},  # section 3
-}
-CIFAR_PROTOCOL = {
-    "max_epochs": 300,  # section 4: "or the number of epochs reached 300"
-    "seeds": 5,  # section 4: "the average over 5 runs"
-    "train_size": 50000,  # section 4: the full CIFAR-10 training set
-}
+EPOCH_TIME_RATIO_SOURCE, _added = _section("epoch_time", "added_pct")
+EPOCH_TIME_RATIO: float = 1 + _whole(_added, "epoch_time.added_pct") / 100  # adversarial / standard epoch time

@@ -15,10 +15,10 @@ that copy drifts from this module's rendering, and
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from advgrad.core.io import save_text
 from advgrad.report.protocol import AUTHOR, PAPER, PROTOCOL, Setting
@@ -36,35 +36,14 @@ def is_choice(setting: Setting) -> bool:
     return setting.source != PAPER or AUTHOR in setting.evidence
 
 
-def _value(value: Any) -> str:
-    """A value as params.yaml (and `dvc exp run -S`) spells it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)  # 0.0, 0.05, 1.5378700499807767e-10: a float to params.yaml's strict types
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    return str(value)
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def choices_table(protocol: Iterable[Setting] = PROTOCOL) -> str:
     """The markdown table of the choices: part, setting, params.yaml key, our value, source, evidence."""
-    lines = [
-        "| part | setting | params.yaml key | our value | source | what it rests on |",
-        "|---|---|---|---|---|---|",
-    ]
-    for s in protocol:
-        if not is_choice(s):
-            continue
-        key, value = ("(fixed)", _cell(str(s.value))) if s.key is None else (f"`{s.key}`", f"`{_value(s.value)}`")
-        part = PART.get(s.branch, s.branch)
-        lines.append(f"| {part} | {_cell(s.name)} | {key} | {value} | {_cell(s.source)} | {_cell(s.evidence)} |")
+    lines = ["| part | setting | params.yaml key | our value | source | what it rests on |", "|" + "---|" * 6]
+    for s in filter(is_choice, protocol):
+        # a value as params.yaml (and `dvc exp run -S`) spells it: JSON's null, true, [0.0, 0.05], float repr
+        value = str(s.value) if s.key is None else f"`{s.value if isinstance(s.value, str) else json.dumps(s.value)}`"
+        cells = (PART.get(s.branch, s.branch), s.name, "(fixed)" if s.key is None else f"`{s.key}`", value, s.source)
+        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in (*cells, s.evidence)) + " |")
     return "\n".join(lines) + "\n"
 
 
