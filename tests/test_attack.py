@@ -148,20 +148,25 @@ def test_zero_fractions_and_first_layer_weights_on_a_hand_set_relu_net():
 def test_transfer_experiment_reports_pairs_and_one_seed_as_not_run():
     x, y = grid()
     true, mirror = threshold_model(1.0), threshold_model(-1.0)
-    rows = transfer_experiment({0: true, 1: mirror, 2: true}, {0: mirror, 1: true, 2: mirror}, x, y, [0.33], clip=None)
+    targets = {"backprop": {0: true, 1: mirror, 2: true}, "adversarial": {0: mirror, 1: true, 2: mirror}}
+    rows = transfer_experiment(targets, x, y, [0.33], clip=None)
     row = rows["0.33"]
     assert row["n_pairs"] == 3 and row["pairs"] == [[0, 1], [1, 2], [2, 0]]
     assert all(source != target for source, target in row["pairs"])
     # Mean over the three pairs of the errors worked out in the test above.
     assert row["backprop_pct"] == pytest.approx(100.0 / 3)
     assert row["adversarial_pct"] == pytest.approx(100.0 / 3 + 100.0 / 3)
+    # each pair's error, in the order of the pairs: the numbers the claims ledger pairs by source
+    per_pair = transfer_errors(targets["backprop"], targets, x, y, 0.33)
+    assert row["backprop_per_pair_pct"] == per_pair["backprop"] and len(per_pair["backprop"]) == 3
+    assert row["adversarial_per_pair_pct"] == per_pair["adversarial"]
 
-    single = transfer_experiment({4: true}, {4: mirror}, x, y, [0.25, 0.5], clip=None)
+    single = transfer_experiment({"backprop": {4: true}, "adversarial": {4: mirror}}, x, y, [0.25, 0.5], clip=None)
     for eps in ("0.25", "0.5"):
         assert single[eps]["n_pairs"] == 0 and "backprop_pct" not in single[eps]
         assert "at least 2 seeds" in single[eps]["not_run"]
     with pytest.raises(ValueError, match="different seeds"):
-        transfer_experiment({0: true, 1: true}, {0: true, 2: true}, x, y, [0.25], clip=None)
+        transfer_experiment({"backprop": {0: true, 1: true}, "random": {0: true, 2: true}}, x, y, [0.25], clip=None)
 
 
 def test_eps_in_standard_deviations_is_fgsm_on_the_standardized_input():
@@ -179,6 +184,6 @@ def test_eps_in_standard_deviations_is_fgsm_on_the_standardized_input():
     torch.testing.assert_close((on_pixels - 0.13) / 0.31, on_standardized, rtol=0, atol=1e-5)
     # And the experiment takes eps in those units.
     nets = {0: model, 1: build_mlp(cfg)}
-    rows = transfer_experiment(nets, nets, x, y, [0.25], eps_unit=0.31)
+    rows = transfer_experiment({"backprop": nets, "adversarial": nets}, x, y, [0.25], eps_unit=0.31)
     direct = transfer_errors(nets, {"backprop": nets}, x, y, 0.25 * 0.31)["backprop"]
     assert rows["0.25"]["backprop_pct"] == pytest.approx(sum(direct) / 2)

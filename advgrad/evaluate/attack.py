@@ -26,7 +26,9 @@ __all__ = [
     "transfer_errors",
     "transfer_experiment",
     "softmax_ce",
+    "robustness_broken",
     "robustness_errors",
+    "error_rows",
     "NOT_RUN_ONE_SEED",
 ]
 
@@ -99,38 +101,34 @@ def transfer_errors(
 
 
 def transfer_experiment(
-    backprop: Mapping[int, nn.Module],
-    adversarial: Mapping[int, nn.Module],
+    targets: Mapping[str, Mapping[int, nn.Module]],
     x: torch.Tensor,
     y: torch.Tensor,
     eps_list: Sequence[float],
     clip=None,
     eps_unit: float = 1.0,
 ) -> dict:
-    """Section 3's experiment: {eps: {backprop_pct, backprop_std_pct, adversarial_pct,
-    adversarial_std_pct, n_pairs, pairs}}, the backprop nets being both the sources and the
-    backprop targets. With one seed there is no pair: the row says why instead.
+    """Section 3's experiment: {eps: {n_pairs, pairs, and per target family <name>_pct,
+    <name>_std_pct (mean and std over pairs) and <name>_per_pair_pct (in the order of `pairs`)}}.
+    `targets` maps a family name to seed -> model; its "backprop" nets are also the sources. With
+    one seed there is no pair: the row says why instead.
 
     x are pixels; each eps counts in units of `eps_unit` pixels (1: pixels; the input std for
     nets that standardize their inputs, so that eps counts in standard deviations: with a
     scalar std, FGSM of eps * std on the pixels is FGSM of eps on the standardized input)."""
-    if sorted(backprop) != sorted(adversarial):
-        raise ValueError(
-            f"attack: the backprop and adversarial fit nets have different seeds "
-            f"({sorted(backprop)} vs {sorted(adversarial)})"
-        )
-    pairs = transfer_pairs(sorted(backprop))
+    seeds = {name: sorted(family) for name, family in targets.items()}
+    if len({tuple(s) for s in seeds.values()}) != 1:
+        raise ValueError(f"attack: the fit nets have different seeds ({seeds})")
+    pairs = transfer_pairs(seeds["backprop"])
     results = {}
     for eps in eps_list:
         row = {"n_pairs": len(pairs), "pairs": [list(p) for p in pairs]}
         if not pairs:
             row["not_run"] = NOT_RUN_ONE_SEED
         else:
-            errors = transfer_errors(
-                backprop, {"backprop": backprop, "adversarial": adversarial}, x, y, eps * eps_unit, clip
-            )
-            for name, values in errors.items():
+            for name, values in transfer_errors(targets["backprop"], targets, x, y, eps * eps_unit, clip).items():
                 row[f"{name}_pct"], row[f"{name}_std_pct"] = mean_std(values)
+                row[f"{name}_per_pair_pct"] = values
         results[f"{eps:g}"] = row
     return results
 
@@ -176,6 +174,57 @@ def _wrong(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return model(x).argmax(-1) != y
 
 
+def robustness_broken(
+    models: Mapping[int, nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps_grid: Sequence[float],
+    steps: int,
+    step_size: float,
+    restarts: int = 1,
+    clip: tuple[float, float] | None = (0.0, 1.0),
+    seed: int = 0,
+) -> dict[tuple[int, str, float], torch.Tensor]:
+    """Which images FGSM and PGD break, per model and eps: {(seed, attack, eps): bool (N,)}.
+
+    An image counts as broken if any attempt misclassifies it: the training objective and
+    softmax cross-entropy, and for PGD each of `restarts` uniform random starts in the eps-ball
+    (drawn from a generator seeded with `seed`, the same for every model). eps = 0 is the clean
+    error of both attacks. The attacks treat each image on its own (the losses are sums or means
+    over images and a step takes only the gradient's sign), so the first m entries of a mask are
+    those images' outcomes, comparable with another attack's on the same m images.
+    """
+    broken = {}
+    for model_seed, model in models.items():
+        g = torch.Generator().manual_seed(seed)
+        for eps in eps_grid:
+            fgsm, pgd = _wrong(model, x, y), _wrong(model, x, y)
+            if eps > 0:
+                for objective in (bce_loss, softmax_ce):
+                    fgsm |= _wrong(model, fgsm_examples(model, x, y, eps, clip, objective), y)
+                    for _ in range(restarts):
+                        start = (torch.rand(x.shape, generator=g) * 2 - 1) * eps
+                        adv = pgd_examples(model, x, y, eps, steps, step_size, clip, objective, start)
+                        pgd |= _wrong(model, adv, y)
+            broken[(model_seed, "fgsm", float(eps))] = fgsm
+            broken[(model_seed, "pgd", float(eps))] = pgd
+    return broken
+
+
+def error_rows(broken: Mapping[tuple[int, str, float], torch.Tensor]) -> list[dict]:
+    """{(seed, attack, eps): bool (N,)} -> rows {"seed", "attack", "eps", "error_pct", "n_images"}."""
+    return [
+        {
+            "seed": model_seed,
+            "attack": attack,
+            "eps": eps,
+            "n_images": len(b),
+            "error_pct": 100.0 * int(b.sum()) / len(b),
+        }
+        for (model_seed, attack, eps), b in broken.items()
+    ]
+
+
 def robustness_errors(
     models: Mapping[int, nn.Module],
     x: torch.Tensor,
@@ -187,34 +236,6 @@ def robustness_errors(
     clip: tuple[float, float] | None = (0.0, 1.0),
     seed: int = 0,
 ) -> list[dict]:
-    """White-box error (%) of each model under FGSM and PGD at each eps: rows {"seed",
-    "attack", "eps", "error_pct", "n_images"}.
-
-    An image counts as broken if any attempt misclassifies it: the training objective and
-    softmax cross-entropy, and for PGD each of `restarts` uniform random starts in the eps-ball
-    (drawn from a generator seeded with `seed`, the same for every model). eps = 0 is the clean
-    error of both attacks.
-    """
-    rows = []
-    for model_seed, model in models.items():
-        g = torch.Generator().manual_seed(seed)
-        for eps in eps_grid:
-            broken = {"fgsm": _wrong(model, x, y), "pgd": _wrong(model, x, y)}
-            if eps > 0:
-                for objective in (bce_loss, softmax_ce):
-                    broken["fgsm"] |= _wrong(model, fgsm_examples(model, x, y, eps, clip, objective), y)
-                    for _ in range(restarts):
-                        start = (torch.rand(x.shape, generator=g) * 2 - 1) * eps
-                        adv = pgd_examples(model, x, y, eps, steps, step_size, clip, objective, start)
-                        broken["pgd"] |= _wrong(model, adv, y)
-            rows += [
-                {
-                    "seed": model_seed,
-                    "attack": attack,
-                    "eps": float(eps),
-                    "n_images": len(y),
-                    "error_pct": 100.0 * int(b.sum()) / len(y),
-                }
-                for attack, b in broken.items()
-            ]
-    return rows
+    """White-box error (%) of each model under FGSM and PGD at each eps (`robustness_broken`):
+    rows {"seed", "attack", "eps", "error_pct", "n_images"}."""
+    return error_rows(robustness_broken(models, x, y, eps_grid, steps, step_size, restarts, clip, seed))
