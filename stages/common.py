@@ -1,15 +1,13 @@
-"""What every stage shares: device choice, resume checkpoints, interruption and errors,
-progress, provenance.
+"""What every stage shares: its command line, device choice, resume checkpoints, interruptions and
+one-line errors.
 
-Resume checkpoints live in `<repository>/.advgrad/resume/` (`ADVGRAD_RESUME_DIR` moves them;
-a relative value is taken from the repository root, which DVC gives every stage as `DVC_ROOT`,
-also for queued experiments that run in a temporary copy). They are outside the stage's
-declared DVC outputs, so DVC's run-cache keeps working for training stages (it is off for
-stages with `persist: true` outputs). A checkpoint is keyed by the stage's full configuration,
-the source of every project file the stage can run (`stage_code`) and torch's version,
-so a changed configuration, an edited module or another torch never resumes a stale state;
-stale and corrupt checkpoints are removed when found, and a finished stage removes its own.
-`ADVGRAD_NO_RESUME=1` starts from scratch.
+Resume checkpoints live in `<repository>/.advgrad/resume/` (`ADVGRAD_RESUME_DIR` moves them; a
+relative value is taken from the repository root, which DVC gives every stage as `DVC_ROOT`, also
+in the temporary copy of a queued experiment). They are no declared output, so DVC's run-cache
+keeps working. A checkpoint is keyed by the stage's configuration, the source of the code dvc.yaml
+declares for it and torch's version: a changed configuration, an edited module or another torch
+never resumes a stale state. Stale and corrupt checkpoints are removed when found, a finished stage
+removes its own, and `ADVGRAD_NO_RESUME=1` starts from scratch.
 """
 
 from __future__ import annotations
@@ -24,209 +22,125 @@ import platform
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+import yaml
 
 from advgrad.core.io import CorruptFileError, OutputError, load_checked, save_checked
 from stages.params import Params, load_params_or_exit
 
-ROOT = Path(__file__).resolve().parents[1]  # the repository: stages/ and advgrad/ live here
-
+ROOT = Path(__file__).resolve().parents[1]  # the repository: dvc.yaml, stages/ and advgrad/ live here
 log = logging.getLogger("advgrad")
 
 
 def cli(doc: str, argv: list[str] | None, *options) -> tuple[argparse.Namespace, Params]:
-    """The stage's command line and its validated params.yaml.
-
-    Each option is "--name" (a required path), ("--name", allowed) where `allowed` is a tuple
-    of choices or a type such as int, or ("--name", type, default) for an optional one.
-    `--params` (default params.yaml) is added, logging is set up, and params.yaml is validated
-    first: a bad value ends the stage in one line before any work.
-    """
+    """The stage's command line and its validated params.yaml (a bad value ends the stage in one
+    line before any work). Each option is "--name" (a required path), ("--name", allowed) with a
+    tuple of choices or a type, or ("--name", type, default); `--params` is added."""
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
     for option in options:
         name, allowed, *default = (option, Path) if isinstance(option, str) else option
         kind = {"choices": allowed} if isinstance(allowed, tuple) else {"type": allowed}
-        required = {"default": default[0]} if default else {"required": True}
-        parser.add_argument(name, **kind, **required)
+        parser.add_argument(name, **kind, **({"default": default[0]} if default else {"required": True}))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
-    setup_logging()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     return args, load_params_or_exit(args.params)
-
-
-def setup_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
-    )
 
 
 def resolve_device(name: str) -> torch.device:
     """`auto` picks CUDA when present; asking for `cuda` without one is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(
-            "device: cuda requested in params.yaml but no CUDA device is available (use device: auto or cpu)"
-        )
-    return torch.device(name)
-
-
-def config_hash(config: dict) -> str:
-    blob = json.dumps(config, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-# ---------------------------------------------------------------------------------------------
-# The project code a stage can run
-
-# Every stage runs these, its own module and the library folders of STAGE_CODE: exactly its
-# dvc.yaml code deps (tests/test_dvc_deps.py). The import-linter contracts in pyproject.toml
-# forbid each stage every other advgrad folder, so a folder dep cannot miss an import; the
-# resume key hashes the same files.
-SHARED_CODE = ("advgrad/__init__.py", "advgrad/core", "stages/__init__.py", "stages/common.py", "stages/params.py")
-STAGE_CODE = {
-    "download": ("advgrad/data",),
-    "preprocess_mnist": ("advgrad/data", "advgrad/mnist", "stages/download.py"),
-    "preprocess_cifar": ("advgrad/data", "advgrad/cifar", "stages/download.py"),
-    "train_mnist": ("advgrad/mnist",),
-    "train_cifar": ("advgrad/cifar",),
-    "attack": ("advgrad/mnist", "advgrad/evaluate"),
-    "robustness": ("advgrad/mnist", "advgrad/evaluate"),
-    "analyze": ("advgrad/mnist", "advgrad/evaluate"),
-    "report": ("advgrad/report",),
-}
-
-
-def stage_code(stage: str) -> tuple[str, ...]:
-    """The code deps of stage module `stages.<stage>`: files and folders, relative to the root."""
-    return (f"stages/{stage}.py", *SHARED_CODE, *STAGE_CODE[stage])
+        raise SystemExit("device: cuda requested in params.yaml but no CUDA device is available (use auto or cpu)")
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else torch.device(name)
 
 
 def code_digest(stage: str, root: Path | None = None) -> str:
-    """SHA-256 of every Python file (path and source) the stage can run (`stage_code`)."""
+    """SHA-256 of the path and source of every Python file among the code deps dvc.yaml declares for
+    module `stages.<stage>` (the same for each of its stages, and what its import-linter contract
+    allows it to import: tests/test_dvc_deps.py)."""
     root = root or ROOT
-    files = set()
-    for rel in stage_code(stage):
-        path = root / rel
-        files |= set(path.rglob("*.py")) if path.is_dir() else {path}
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"].values()
+    deps = next(s["deps"] for s in stages if f"-m stages.{stage} " in s["cmd"] + " ")
+    paths = [root / d for d in deps if d.startswith(("advgrad/", "stages/"))]
     h = hashlib.sha256()
-    for path in sorted(files):
+    for path in sorted({f for p in paths for f in (p.rglob("*.py") if p.is_dir() else [p])}):
         h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
-# ---------------------------------------------------------------------------------------------
-# Resume checkpoints
-
-
 def resume_dir() -> Path:
-    """$ADVGRAD_RESUME_DIR (default .advgrad/resume); a relative value is taken from the
-    repository root: $DVC_ROOT under DVC (also in a queued experiment's temporary copy), else
-    the working directory."""
     value = Path(os.environ.get("ADVGRAD_RESUME_DIR") or ".advgrad/resume")
     return value if value.is_absolute() else Path(os.environ.get("DVC_ROOT") or os.getcwd()) / value
 
 
 class ResumeCheckpoint:
-    """The checkpoint of an unfinished training stage, keyed by its configuration, its code
-    (`code_digest` of stage module `stages.<stage>`) and torch's version."""
+    """The checkpoint of an unfinished training stage (module `stages.<stage>`), in
+    `<stage_key>-<16 hex digits of its key>.pt`."""
 
     def __init__(self, stage_key: str, config: dict, stage: str, root: Path | None = None):
         self.key = {"config": config, "code": code_digest(stage), "torch": str(torch.__version__)}
-        self.stage_key = stage_key
-        self.root = root or resume_dir()
-        self.path = self.root / f"{stage_key}-{config_hash(self.key)}.pt"
-        self.last_saved = None
-
-    def _stale(self) -> list[Path]:
-        return [
-            p
-            for p in self.root.glob(f"{self.stage_key}-*.pt")
-            if p != self.path and len(p.stem) == len(self.stage_key) + 17
-        ]  # <stage_key>-<16 hex digits>
+        digest = hashlib.sha256(json.dumps(self.key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        self.stage_key, self.root, self.last_saved = stage_key, root or resume_dir(), None
+        self.path = self.root / f"{stage_key}-{digest}.pt"
 
     def load(self) -> dict | None:
-        """The saved state, or None. Removes (with a one-line note) checkpoints of this stage
-        made with another configuration, code or torch, and sets a corrupt one aside."""
-        for stale in self._stale():
+        """The saved state, or None. Removes checkpoints of this stage made with another
+        configuration, code or torch (one line each), and sets a corrupt one aside."""
+        for stale in set(self.root.glob(f"{self.stage_key}-" + "?" * 16 + ".pt")) - {self.path}:
             log.info(
                 "%s: removing %s, a checkpoint of another configuration, code or torch version", self.stage_key, stale
             )
             stale.unlink(missing_ok=True)
-        if os.environ.get("ADVGRAD_NO_RESUME", "") not in ("", "0"):
-            if self.path.exists():
-                log.info("%s: ADVGRAD_NO_RESUME=1: removing %s, starting from scratch", self.stage_key, self.path)
-                self.path.unlink()
-            return None
+        if os.environ.get("ADVGRAD_NO_RESUME", "") not in ("", "0") and self.path.exists():
+            log.info("%s: ADVGRAD_NO_RESUME=1: removing %s, starting from scratch", self.stage_key, self.path)
+            self.path.unlink()
         if not self.path.exists():
             return None
         try:
             blob = load_checked(self.path)
         except CorruptFileError as err:
-            aside = self.path.with_suffix(".corrupt")
-            os.replace(self.path, aside)
+            os.replace(self.path, aside := self.path.with_suffix(".corrupt"))
             log.warning("%s: %s; moved it to %s and starting from scratch", self.stage_key, err, aside)
             return None
         if blob.get("key") != self.key:  # a hash collision or a hand-copied file
             log.info("%s: %s was made for another key; starting from scratch", self.stage_key, self.path)
             return None
         self.last_saved = blob["state"]
-        return blob["state"]
+        return self.last_saved
 
     def save(self, state) -> None:
-        # Ctrl-C or SIGTERM waits until the file and `last_saved` agree (what an interruption
-        # from now on resumes from), so the stage's last line names the epoch that is on disk.
-        with _signals_deferred():
+        # A signal waits until the file and `last_saved` agree, so the stage's last line names the
+        # epoch that is on disk (a signal caught by a worker thread still runs its handler in the
+        # main thread, so masking signals cannot do this).
+        _deferred["signum"] = None
+        try:
             save_checked({"key": self.key, "state": state}, self.path)
             self.last_saved = state
+        finally:
+            signum = _deferred.pop("signum")
+        if signum is not None:
+            raise KeyboardInterrupt(signum)
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
 
 
-# ---------------------------------------------------------------------------------------------
-# Interruptions and one-line errors
+_deferred: dict = {}  # {"signum": a signal that came meanwhile, or None} while a checkpoint is written
 
 
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM (what SLURM and most schedulers send before killing a job)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-_deferral = {"active": False, "pending": None}
+def _raise(signum, frame):
+    if "signum" not in _deferred:
+        raise KeyboardInterrupt(signum)
+    _deferred["signum"] = signum
 
 
 @contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold back `interruptible`'s Interrupted until the block is done (a signal caught by a
-    worker thread still runs its Python handler in the main thread, so masking cannot do this)."""
-    _deferral["active"] = True
-    try:
-        yield
-    finally:
-        _deferral["active"] = False
-    signum, _deferral["pending"] = _deferral["pending"], None
-    if signum is not None:
-        raise Interrupted(signum)
-
-
-@contextlib.contextmanager
-def interruptible() -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into `Interrupted` while the block runs (the main thread only)."""
-
-    def handler(signum, frame):
-        if _deferral["active"]:
-            _deferral["pending"] = signum
-            return
-        raise Interrupted(signum)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+def interruptible():
+    """Turn SIGINT and SIGTERM (what SLURM and most schedulers send before killing a job) into
+    KeyboardInterrupt(signum) while the block runs (the main thread only)."""
+    previous = {sig: signal.signal(sig, _raise) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
@@ -235,9 +149,9 @@ def interruptible() -> Iterator[None]:
 
 
 def stopped(name: str, err: KeyboardInterrupt, saved: str | None) -> SystemExit:
-    """The one-line end of a stage stopped by Ctrl-C or SIGTERM, with exit status 128 + signal.
-    `saved` says what the checkpoint holds (None: nothing was saved yet)."""
-    signum = getattr(err, "signum", signal.SIGINT)
+    """The one-line end of a stage stopped by Ctrl-C or SIGTERM, exit status 128 + signal; `saved`
+    says what the checkpoint holds (None: nothing yet)."""
+    signum = next((a for a in err.args if isinstance(a, int)), signal.SIGINT)
     resume = (
         f"{saved}: run the stage again (dvc repro) to resume"
         if saved
@@ -248,10 +162,9 @@ def stopped(name: str, err: KeyboardInterrupt, saved: str | None) -> SystemExit:
 
 
 @contextlib.contextmanager
-def stage_errors(name: str) -> Iterator[None]:
-    """End the stage with one line naming the file and the cause for every failure a user can
-    cause: an output that cannot be written (full disk, no permission), a missing, truncated or
-    corrupt input."""
+def stage_errors(name: str):
+    """End the stage with one line naming the file and the cause of every failure a user can cause:
+    an output that cannot be written (full disk, no permission), a missing or corrupt input."""
     try:
         yield
     except (OutputError, CorruptFileError) as err:
@@ -262,47 +175,31 @@ def stage_errors(name: str) -> Iterator[None]:
 
 
 def _git(*args: str) -> str | None:
-    try:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
         out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-# Files whose uncommitted changes do not make a run's code differ from its commit: DVC records
-# params and dvc.lock itself, and reports/ is what the pipeline writes.
-_NOT_CODE = ("params.yaml", "dvc.lock", "reports/")
+        return out.stdout.strip() if out.returncode == 0 else None
+    return None
 
 
 def provenance(device: torch.device, **extra) -> dict:
-    """Run-specific facts, kept in one `provenance` block of a stage's metrics.json: the only
-    part of an output allowed to differ between two runs of the same code, data and params.
-
-    `git_rev` is the commit the working tree is at and `git_dirty` whether tracked code differs
-    from it (params.yaml, dvc.lock and reports/ do not count: DVC records the first two). Under
-    `dvc exp run`, `dvc_exp_name` and `dvc_exp_baseline_rev` are the experiment's name and the
-    commit it is based on. `torch_threads` is torch's intra-op thread count.
-    """
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    dirty = (
-        None
-        if status is None
-        else any(not line[3:].startswith(_NOT_CODE) for line in status.splitlines() if line.strip())
-    )
-    info = {
+    """Run-specific facts, the one block of a stage's metrics.json allowed to differ between two runs
+    of the same code, data and params: the commit, whether tracked files differ from it (params.yaml
+    and dvc.lock, which DVC records, and reports/, which the pipeline writes, do not count), the DVC
+    experiment and the commit it is based on, device, versions, torch's intra-op thread count."""
+    not_code = (f":(top,exclude){p}" for p in ("params.yaml", "dvc.lock", "reports"))
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ":/", *not_code)
+    return {
         "git_rev": _git("rev-parse", "HEAD"),
-        "git_dirty": dirty,
+        "git_dirty": None if dirty is None else bool(dirty),
         "dvc_exp_name": os.environ.get("DVC_EXP_NAME"),
         "dvc_exp_baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV"),
         "device": str(device),
         "torch": str(torch.__version__),
         "python": platform.python_version(),
         "torch_threads": torch.get_num_threads(),
+        **({"gpu": torch.cuda.get_device_name(device)} if device.type == "cuda" else {}),
         **extra,
     }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
 
 
 def progress(total: int, desc: str, initial: int = 0):
@@ -316,8 +213,5 @@ def progress(total: int, desc: str, initial: int = 0):
 
 def file_md5(path: str | Path) -> str:
     """md5 of a file's bytes (keys resume checkpoints to the exact input data)."""
-    h = hashlib.md5()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()

@@ -21,7 +21,7 @@ MNIST_DATASETS = ("mnist", "fashion-mnist")
 CIFAR_DATASETS = ("cifar-10",)
 CIFAR_METHODS = ("backprop", "backprop-dropout", "adversarial", "adversarial-dropout")
 DEVICES = ("auto", "cpu", "cuda")
-MNIST_METHODS = ("backprop", "adversarial", "goodfellow")
+MNIST_METHODS = ("backprop", "adversarial", "goodfellow", "random", "vat")
 ATTACK_INPUTS = ("pixels", "standardized")
 
 
@@ -76,6 +76,16 @@ class MnistMethods:
     backprop: Activations
     adversarial: Activations
     goodfellow: Activations
+    random: Activations  # the random-sign control of section 5's claim (beyond the paper)
+    vat: Activations  # virtual adversarial training, Miyato et al. (beyond the paper)
+
+
+@_frozen
+class MnistVat:
+    eps: PosFloat  # L2 norm of r_vadv per example
+    xi: PosFloat  # finite-difference step of the power iteration
+    iterations: NonNegInt  # power iterations (0: a random direction)
+    weight: NonNegFloat  # lambda, the weight of the divergence term
 
 
 @_frozen
@@ -93,6 +103,7 @@ class MnistParams:
     train_size: StrictInt | None
     clip: StrictBool
     dropout: MnistDropout
+    vat: MnistVat
 
     @model_validator(mode="after")
     def _train_size_exceeds_validation_size(self):
@@ -122,6 +133,12 @@ class AttackParams:
 
 
 @_frozen
+class AutoAttackParams:
+    eps: ListOf[NonNegFloat]
+    images: PosInt | None
+
+
+@_frozen
 class RobustnessParams:
     eps: ListOf[NonNegFloat]
     pgd_steps: PosInt
@@ -129,6 +146,7 @@ class RobustnessParams:
     pgd_restarts: PosInt
     clip: StrictBool
     images: PosInt | None
+    autoattack: AutoAttackParams
 
 
 @_frozen

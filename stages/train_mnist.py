@@ -5,8 +5,9 @@
         --model models/mnist-relu-800-adversarial.pt --run-dir runs/mnist-relu-800-adversarial
 
 Methods: `backprop` (eps = 0), `adversarial` (eps from params), `goodfellow` (Goodfellow et
-al. 2014's objective with the same eps, beyond the paper), `dropout` (eps = 0 with the dropout
-rates of params: the Figure 2 comparison net). Split `train` is the whole training set
+al. 2014's objective with the same eps, beyond the paper), `random` (the same eps in a random sign
+per input element: the control of section 5's claim, beyond the paper), `dropout` (eps = 0 with
+the dropout rates of params: the Figure 2 comparison net). Split `train` is the whole training set
 (Table 2); `fit` leaves out the validation split (the FGSM transfer experiment, Figures 2-3).
 Writes the model file (advgrad.core.checkpoint), curves.csv (one row per seed and epoch) and
 metrics.json (the Table 2 statistic). An interrupted run resumes from its last finished epoch
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import statistics
 from pathlib import Path
 
 import torch
@@ -42,38 +44,36 @@ from stages.params import ACTIVATIONS, MNIST_DATASETS, Params
 
 log = logging.getLogger("advgrad.train")
 
-METHODS = ("backprop", "adversarial", "goodfellow", "dropout")
+METHODS = ("backprop", "adversarial", "goodfellow", "random", "vat", "dropout")
 SPLITS = ("train", "fit")
-ADVERSARIAL = ("adversarial", "goodfellow")  # the methods that train on perturbed inputs
+PERTURBED = ("adversarial", "goodfellow", "random")  # the methods that train on x + an eps-sized perturbation
 CURVE_COLUMNS = ("epoch", "seed", "train_error", "test_error", "train_loss")
 
 
 def build_config(
     params: Params, activation: str, units: int, method: str, input_stats: tuple[float, float] = (0.0, 1.0)
 ) -> MnistConfig:
-    """The paper's protocol for one configuration, from params.yaml: eps (and clip) only for the
-    adversarial and Goodfellow methods (eps = 0 is plain back-propagation), the clean-loss weight
-    only for Goodfellow's, dropout only for the dropout net;
-    `input_stats` (mean, std) standardize the inputs (the default 0, 1: pixels as they are)."""
-    p = params.mnist
-    dropout = p.dropout if method == "dropout" else None
+    """The paper's protocol for one configuration, each method reading only its own params (as its
+    dvc.yaml stage lists them): eps and clip where it perturbs the inputs (eps = 0 is plain
+    back-propagation), the clean-loss weight Goodfellow's, mnist.vat VAT's, the dropout rates (mnist.dropout's keys
+    under the net's `dropout_` prefix) the dropout net. `input_stats` (mean, std) standardize the
+    inputs (the default 0, 1: pixels as they are)."""
+    p, perturbs = params.mnist, method in PERTURBED
+    dropout = {f"dropout_{k}": v for k, v in dataclasses.asdict(p.dropout).items()} if method == "dropout" else {}
     return MnistConfig(
         mlp=MLPConfig(
-            sizes=(784, units, units, NUM_CLASSES),
-            activation=activation,
-            dropout_input=dropout.input if dropout else 0.0,
-            dropout_hidden=dropout.hidden if dropout else 0.0,
-            input_mean=input_stats[0],
-            input_std=input_stats[1],
+            (784, units, units, NUM_CLASSES), activation, **dropout, input_mean=input_stats[0], input_std=input_stats[1]
         ),
         lr=getattr(p.lr, activation),
-        eps=params.eps if method in ADVERSARIAL else 0.0,
+        eps=params.eps if perturbs else 0.0,
         epochs=p.epochs,
         batch_size=p.batch_size,
         init_std=p.init_std,
         seeds=tuple(range(params.seed_base, params.seed_base + params.seeds)),
-        clip=p.clip if method in ADVERSARIAL else False,
+        clip=p.clip and perturbs,
         clean_weight=p.clean_weight if method == "goodfellow" else 0.0,
+        direction=method if method in ("random", "vat") else "adversarial",
+        vat=dataclasses.asdict(p.vat) if method == "vat" else None,
     )
 
 
@@ -86,8 +86,11 @@ def input_stats(params: Params, split: str, data) -> tuple[float, float]:
     return 0.0, 1.0
 
 
-def run(cfg: MnistConfig, train_split, test_split, device, name: str, resume: ResumeCheckpoint | None = None) -> dict:
-    """Train (resuming if a checkpoint exists) and return the final trainer state."""
+def run(
+    cfg: MnistConfig, train_split, test_split, device, name: str, resume: ResumeCheckpoint | None = None, times=None
+) -> dict:
+    """Train (resuming if a checkpoint exists) and return the final trainer state; each epoch's
+    wall time (seconds, this process's epochs only) is appended to `times` if given."""
     state = resume.load() if resume else None
     if state is not None:
         log.info("%s: resuming after epoch %d", name, state["epoch"])
@@ -95,18 +98,11 @@ def run(cfg: MnistConfig, train_split, test_split, device, name: str, resume: Re
 
     def on_epoch(state, seconds):
         rows = [r for r in state["curves"] if r["epoch"] == state["epoch"]]
-        train_err = 100 * sum(r["train_error"] for r in rows) / len(rows)
-        test_err = 100 * sum(r["test_error"] for r in rows) / len(rows)
-        log.info(
-            "%s epoch %d/%d train_error %.2f%% test_error %.2f%% (mean of %d seeds) %.1fs",
-            name,
-            state["epoch"],
-            cfg.epochs,
-            train_err,
-            test_err,
-            len(rows),
-            seconds,
-        )
+        train_err, test_err = (100 * sum(r[k] for r in rows) / len(rows) for k in ("train_error", "test_error"))
+        what = f"train_error {train_err:.2f}% test_error {test_err:.2f}% (mean of {len(rows)} seeds)"
+        log.info("%s epoch %d/%d %s %.1fs", name, state["epoch"], cfg.epochs, what, seconds)
+        if times is not None:
+            times.append(seconds)
         bar.set_postfix(train=f"{train_err:.2f}%", test=f"{test_err:.2f}%")
         bar.update(1)
         if resume and state["epoch"] < cfg.epochs:
@@ -114,14 +110,8 @@ def run(cfg: MnistConfig, train_split, test_split, device, name: str, resume: Re
 
     try:
         with interruptible():
-            state = train(
-                cfg,
-                (train_split.x, train_split.y),
-                (test_split.x, test_split.y),
-                device,
-                state=state,
-                on_epoch=on_epoch,
-            )
+            splits = ((train_split.x, train_split.y), (test_split.x, test_split.y))
+            state = train(cfg, *splits, device, state=state, on_epoch=on_epoch)
     except FloatingPointError as err:  # the trainer names seed and epoch
         raise SystemExit(f"{name}: {err}") from None
     except KeyboardInterrupt as err:
@@ -147,18 +137,9 @@ def write_outputs(cfg: MnistConfig, state: dict, metrics: dict, meta: dict, mode
 
 
 def main(argv=None) -> None:
-    args, params = cli(
-        __doc__,
-        argv,
-        ("--method", METHODS),
-        ("--split", SPLITS),
-        ("--dataset", MNIST_DATASETS),
-        ("--activation", ACTIVATIONS),
-        ("--units", int),
-        "--data",
-        "--model",
-        "--run-dir",
-    )
+    methods, activations = ("--method", METHODS), ("--activation", ACTIVATIONS)
+    options = (methods, ("--split", SPLITS), ("--dataset", MNIST_DATASETS), activations, ("--units", int))
+    args, params = cli(__doc__, argv, *options, "--data", "--model", "--run-dir")
     device = resolve_device(params.device)
     name = f"train-{args.method}-{args.split}:{args.dataset}-{args.activation}-{args.units}"
     with stage_errors(name):
@@ -178,24 +159,20 @@ def main(argv=None) -> None:
             },
             "train_mnist",
         )
-        state = run(cfg, train_split, data.test, device, name, resume)
+        state = run(cfg, train_split, data.test, device, name, resume, times := [])
         summary = summarize(state["curves"], cfg.seeds, params.mnist.last_epochs)
         # No copies of params (DVC shows them beside the metrics); run-specific facts in provenance.
         metrics = {
             **rounded(summary),
             "n_train": len(train_split.y),
             "data_verified": bool(data.meta.get("verified", False)),
-            "provenance": provenance(device),
+            # the median epoch (the first one warms up); the claims ledger's "roughly 70 %" extra time
+            "provenance": provenance(device, seconds_per_epoch=round(statistics.median(times), 3) if times else None),
         }
         write_outputs(cfg, state, metrics, meta, args.model, args.run_dir)
         resume.clear()
-    log.info(
-        "%s: test error %.2f ± %.2f %% over %d seeds",
-        name,
-        summary["error_pct"],
-        summary["std_pct"],
-        summary["n_seeds"],
-    )
+    mean_std = f"{summary['error_pct']:.2f} ± {summary['std_pct']:.2f} %"
+    log.info("%s: test error %s over %d seeds", name, mean_std, summary["n_seeds"])
 
 
 if __name__ == "__main__":

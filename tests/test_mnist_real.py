@@ -73,7 +73,8 @@ def test_adversarial_backprop_lowers_the_test_error_on_real_mnist(trained):
 
 def test_adversarial_target_resists_transferred_fgsm_examples_on_real_mnist(trained):
     data, out = trained
-    rows = transfer_experiment(out["backprop"][2], out["adversarial"][2], data.val.x, data.val.y, [0.25])
+    targets = {"backprop": out["backprop"][2], "adversarial": out["adversarial"][2]}
+    rows = transfer_experiment(targets, data.val.x, data.val.y, [0.25])
     row = rows["0.25"]
     assert row["n_pairs"] == SEEDS and all(s != t for s, t in row["pairs"])
     assert row["adversarial_pct"] < row["backprop_pct"], row

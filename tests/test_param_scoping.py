@@ -33,9 +33,25 @@ def dependents(readers: dict, key: str) -> set[str]:
 
 
 EXPECTED = {  # key: glob patterns of the stages that must depend on it (and no other stage)
-    "eps": ["train-adversarial@*", "train-goodfellow@*", "train-fit-adversarial@*", "report"],
+    # the methods that perturb their inputs by eps: the paper's, Goodfellow et al.'s, the random-sign control
+    "eps": [
+        "train-adversarial@*",
+        "train-goodfellow@*",
+        "train-random@*",
+        "train-fit-adversarial@*",
+        "train-fit-random@*",
+        "report",
+    ],
     "mnist.clean_weight": ["train-goodfellow@*", "report"],
-    "mnist.clip": ["train-adversarial@*", "train-goodfellow@*", "train-fit-adversarial@*", "report"],
+    "mnist.vat.eps": ["train-vat@*", "report"],
+    "mnist.clip": [
+        "train-adversarial@*",
+        "train-goodfellow@*",
+        "train-random@*",
+        "train-fit-adversarial@*",
+        "train-fit-random@*",
+        "report",
+    ],
     "mnist.dropout.input": ["train-fit-dropout@*", "report"],
     "mnist.lr.logistic": ["train-*@mnist-logistic-*", "report"],
     "attack.eps": ["attack@*", "report"],

@@ -18,12 +18,13 @@ TOY = {
     "mnist.datasets": ["mnist"],
     "mnist.epochs": 1,
     "mnist.units": [16],
-    "mnist.methods": {"backprop": ["relu"], "adversarial": ["relu"], "goodfellow": []},
+    "mnist.methods": {"backprop": ["relu"], "adversarial": ["relu"], "goodfellow": [], "random": [], "vat": []},
     "mnist.train_size": 300,
     "mnist.validation_size": 50,
     "robustness.eps": [0.0, 0.25],
     "robustness.pgd_steps": 2,
     "robustness.images": 20,
+    "robustness.autoattack": {"eps": [], "images": 20},
 }
 JOB = "train-adversarial@mnist-relu-16"
 

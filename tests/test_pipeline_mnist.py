@@ -19,7 +19,13 @@ TOY = {
     "mnist.datasets": ["mnist"],
     "mnist.epochs": 2,
     "mnist.units": [64],
-    "mnist.methods": {"backprop": ["relu", "logistic"], "adversarial": ["relu", "logistic"], "goodfellow": ["relu"]},
+    "mnist.methods": {
+        "backprop": ["relu", "logistic"],
+        "adversarial": ["relu", "logistic"],
+        "goodfellow": ["relu"],
+        "random": ["relu"],
+        "vat": ["relu"],
+    },
     "mnist.last_epochs": 2,
     "mnist.train_size": 600,
     "mnist.validation_size": 100,
@@ -31,6 +37,7 @@ TOY = {
     "robustness.eps": [0.0, 0.25],
     "robustness.pgd_steps": 3,
     "robustness.images": 50,
+    "robustness.autoattack": {"eps": [0.25], "images": 20},
     "cifar10.datasets": [],
 }
 
@@ -62,11 +69,16 @@ def test_repro_runs_every_stage_and_writes_the_reports(repo):
         "train-fit-dropout@mnist",
         "train-goodfellow@mnist-relu-64",
         "robustness-goodfellow@mnist-relu-64",
+        "train-random@mnist-relu-64",
+        "robustness-random@mnist-relu-64",
+        "train-fit-random@mnist",
+        "train-vat@mnist-relu-64",
+        "robustness-vat@mnist-relu-64",
     }
     for method in ("backprop", "adversarial"):
         for act in ("relu", "logistic"):
             expected |= {f"train-{method}@mnist-{act}-64", f"robustness-{method}@mnist-{act}-64"}
-    assert ran == expected  # no CIFAR stage (cifar10.datasets = []), no Goodfellow logistic net
+    assert ran == expected  # no CIFAR stage (cifar10.datasets = []), no Goodfellow, random or VAT logistic net
 
     # Numbers the fixture must give: its classes are bright squares a 2x64 ReLU net separates within
     # an epoch or two, on 500 training images (600 less the 100 of the validation split).
@@ -88,14 +100,19 @@ def test_repro_runs_every_stage_and_writes_the_reports(repo):
     assert attack["eps"]["0.25"]["pairs"] == [[0, 1], [1, 0]] and attack["n_val"] == 100
     assert 0.0 <= metrics["sparsity"]["mnist"]["adversarial_zero_frac"] <= 1.0
     robust = metrics["robustness"]["mnist"]["relu-64"]["adversarial"]
-    assert set(robust) == {"fgsm", "pgd"} and robust["pgd"]["0"] == robust["fgsm"]["0"]  # eps 0: clean
+    assert set(robust) == {"fgsm", "pgd", "autoattack"} and robust["pgd"]["0"] == robust["fgsm"]["0"]  # eps 0: clean
+    assert set(robust["autoattack"]) == {"0.25"} and robust["autoattack"]["0.25"]["n_seeds"] == 2
     assert robust["pgd"]["0.25"]["n_seeds"] == 2
     assert metrics["run"] == {"dataset": "mnist", "data_verified": False}
 
     tables = (repo / "reports/tables.md").read_text()
     assert "Reduced-scale run" in tables and "nverified" in tables
     assert "not run" in tables  # Table 3: CIFAR branch switched off
-    assert "## Beyond the paper: robustness" in tables and "Images: the first 50 test images." in tables
+    assert (
+        "## Beyond the paper: robustness" in tables
+        and "Images: the first 50 test images; AutoAttack: the first 20 of them." in tables
+    )
+    assert "## Beyond the paper: is it the direction?" in tables and "adversarial − random sign" in tables
     figures = {p.name for p in (repo / "reports/figures").iterdir()}
     assert {
         "fig1_error_curves-mnist.png",
@@ -119,10 +136,13 @@ def test_eps_change_reruns_only_what_depends_on_eps_and_the_run_cache_restores(r
         "train-adversarial@mnist-relu-64",
         "train-adversarial@mnist-logistic-64",
         "train-goodfellow@mnist-relu-64",
+        "train-random@mnist-relu-64",
         "train-fit-adversarial@mnist",
+        "train-fit-random@mnist",
         "robustness-adversarial@mnist-relu-64",
         "robustness-adversarial@mnist-logistic-64",
         "robustness-goodfellow@mnist-relu-64",
+        "robustness-random@mnist-relu-64",
         "attack@mnist",
         "analyze@mnist",
         "report",

@@ -177,6 +177,7 @@ def test_the_code_digest_covers_the_stage_its_folders_and_nothing_else(tmp_path)
     ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("x = 1\n")
+    shutil.copy(ROOT / "dvc.yaml", tmp_path)  # the code deps it declares for each stage
     before = common.code_digest("train_mnist", tmp_path)
     for rel in ("advgrad/cifar/trainer.py", "advgrad/report/tables.py", "stages/report.py"):  # not run by it
         (tmp_path / rel).write_text("x = 2\n")
@@ -196,6 +197,7 @@ def test_editing_a_code_dependency_discards_the_checkpoint(
     code = workspace.parent / "code"
     for package in ("advgrad", "stages"):
         shutil.copytree(ROOT / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", code)
     monkeypatch.setattr(common, "ROOT", code)
     resume_training = interrupt_after(1)
     with pytest.raises(SystemExit):

@@ -43,11 +43,15 @@ N_FIT = N_TRAIN - N_VAL
 # Each method's own params, all distinct from params.yaml's defaults and from each other, so a
 # value that reaches the wrong method's stage is seen in its model file.
 EPS, CLIP, CLEAN_WEIGHT, DROPOUT = 0.05, True, 0.3, {"input": 0.1, "hidden": 0.3}
+VAT = {"eps": 1.5, "xi": 1.0e-5, "iterations": 2, "weight": 0.5}
 CIFAR_EPS, CIFAR_DROPOUT = {"mlp": 0.02, "conv": 0.005}, {"input": 0.15, "fc": 0.35}
 
 MNIST_NETS = {  # name: (method, split): the nets the evaluation stages read
     "backprop-train": ("backprop", "train"),  # Table 2; robustness
     "goodfellow-train": ("goodfellow", "train"),  # only for its params
+    "random-train": ("random", "train"),  # only for its params
+    "random-fit": ("random", "fit"),  # the transfer experiment's random-sign target
+    "vat-train": ("vat", "train"),  # only for its params
     "backprop-fit": ("backprop", "fit"),  # the transfer source and backprop target; Figures 2-3
     "adversarial-fit": ("adversarial", "fit"),
     "dropout-fit": ("dropout", "fit"),  # Figure 2
@@ -104,6 +108,7 @@ def mnist(tmp_path_factory):
                 "clip": CLIP,
                 "clean_weight": CLEAN_WEIGHT,
                 "dropout": DROPOUT,
+                "vat": VAT,
             },
             # eps 0 makes the transfer rows the targets' clean errors on the attacked images
             attack={"eps": [0.0, 0.1]},
@@ -169,16 +174,19 @@ def test_fit_nets_train_on_the_fit_split(mnist):
 
 def test_each_mnist_method_gets_its_own_params_through_main(mnist):
     """The model file records the configuration each net was trained with: eps and clip reach
-    the adversarial and Goodfellow nets only, the clean-loss weight Goodfellow's only, the
-    dropout rates the dropout net only."""
+    the adversarial, Goodfellow and random-sign nets only, the clean-loss weight Goodfellow's
+    only, the random direction the random-sign net's only, mnist.vat the VAT net's only, the dropout
+    rates the dropout net only."""
     tmp = mnist[0]
     for name, (method, _) in MNIST_NETS.items():
         blob = models(tmp, name)[0]
         cfg, net = blob["config"]["train"], blob["model"]
         assert blob["config"]["method"] == method
-        perturbs = method in ("adversarial", "goodfellow")
+        perturbs = method in ("adversarial", "goodfellow", "random")
         assert (cfg["eps"], cfg["clip"]) == ((EPS, CLIP) if perturbs else (0.0, False)), name
         assert cfg["clean_weight"] == (CLEAN_WEIGHT if method == "goodfellow" else 0.0), name
+        assert cfg["direction"] == (method if method in ("random", "vat") else "adversarial"), name
+        assert cfg["vat"] == (VAT if method == "vat" else None), name
         expected = (DROPOUT["input"], DROPOUT["hidden"]) if method == "dropout" else (0.0, 0.0)
         assert (net["dropout_input"], net["dropout_hidden"]) == expected, name
         assert blob["seeds"] == [0, 1]
@@ -216,15 +224,16 @@ def test_attack_makes_its_examples_from_the_validation_split(tmp_path, mnist):
             *("--data", str(data), "--out", str(out), "--params", str(params)),
             *("--source", str(tmp / "backprop-fit" / "model.pt")),
             *("--adversarial", str(tmp / "adversarial-fit" / "model.pt")),
+            *("--random", str(tmp / "random-fit" / "model.pt")),
         ]
     )
     result = json.loads(out.read_text())
-    for name in ("backprop", "adversarial"):
+    for name in ("backprop", "adversarial", "random"):
         assert 35 < result["clean"][f"{name}_clean_val_pct"] < 65, name
         # eps 0: the "examples" are the attacked images themselves
         assert 35 < result["eps"]["0"][f"{name}_pct"] < 65, name
-    backprop, adversarial = models(tmp, "backprop-fit")[1], models(tmp, "adversarial-fit")[1]
-    expected = transfer_experiment(backprop, adversarial, loaded.val.x, loaded.val.y, [0.0, 0.1])
+    targets = {name: models(tmp, f"{name}-fit")[1] for name in ("backprop", "adversarial", "random")}
+    expected = transfer_experiment(targets, loaded.val.x, loaded.val.y, [0.0, 0.1])
     assert result["eps"] == json.loads(json.dumps(expected))
     assert result["n_val"] == N_VAL  # last: the errors above must tell the splits apart by themselves
 
@@ -320,6 +329,6 @@ def test_each_cifar_method_gets_its_own_params_through_main(cifar):
         assert blob["config"]["method"] == method
         assert cfg["eps"] == (CIFAR_EPS["mlp"] if method.startswith("adversarial") else 0.0), method
         dropout = method.endswith("-dropout")
-        expected = (CIFAR_DROPOUT["input"], CIFAR_DROPOUT["fc"]) if dropout else (0.0, 0.0)
-        assert (cfg["p_input"], cfg["p_fc"]) == expected, method
-        assert (net["p_input"], net["p_fc"]) == expected, method
+        expected = (CIFAR_DROPOUT["input"], CIFAR_DROPOUT["fc"]) if dropout else None
+        for d in (cfg["dropout"], net["dropout"]):
+            assert (d and (d["input"], d["fc"])) == expected, method

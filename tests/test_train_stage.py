@@ -53,11 +53,9 @@ def train(tmp, data, name, method="adversarial"):
             str(tmp / name),
         ]
     )
-    return (
-        torch.load(tmp / name / "model.pt", weights_only=False),
-        (tmp / name / "curves.csv").read_text(),
-        json.loads((tmp / name / "metrics.json").read_text()),
-    )
+    metrics = json.loads((tmp / name / "metrics.json").read_text())
+    assert metrics["provenance"].pop("seconds_per_epoch") > 0  # a measurement: the one number that varies
+    return torch.load(tmp / name / "model.pt", weights_only=False), (tmp / name / "curves.csv").read_text(), metrics
 
 
 def test_same_params_give_bit_identical_results(setup):
@@ -186,19 +184,23 @@ def test_the_reported_statistic_is_the_mean_of_the_last_epochs_of_curves_csv(set
 
 
 @pytest.mark.parametrize("activation, lr", [("logistic", 0.5), ("tanh", 0.01), ("relu", 0.05)])
-@pytest.mark.parametrize("method", ["backprop", "adversarial", "goodfellow", "dropout"])
+@pytest.mark.parametrize("method", ["backprop", "adversarial", "goodfellow", "random", "vat", "dropout"])
 def test_each_mnist_method_gets_the_papers_settings_and_only_its_own(method, activation, lr):
     """eps (and clip) only where the method perturbs, the clean-loss weight only for Goodfellow
-    et al., dropout only for the dropout net; lr per activation (section 3) for every method."""
+    et al., the random direction only for the random-sign control, mnist.vat only for VAT, dropout
+    only for the dropout net; lr per activation (section 3) for every method."""
     from stages.params import parse_params
 
     raw = yaml.safe_load(open(ROOT / "params.yaml"))
     raw["eps"], raw["mnist"]["clip"] = 0.07, True  # distinct from every default
+    raw["mnist"]["vat"] = {"eps": 1.5, "xi": 1.0e-5, "iterations": 2, "weight": 0.5}
     cfg = train_mnist.build_config(parse_params(raw), activation, 400, method)
     assert cfg.lr == lr and cfg.mlp.activation == activation and cfg.mlp.sizes == (784, 400, 400, 10)
-    assert cfg.eps == (0.07 if method in ("adversarial", "goodfellow") else 0.0)
-    assert cfg.clip is (method in ("adversarial", "goodfellow"))
+    assert cfg.eps == (0.07 if method in ("adversarial", "goodfellow", "random") else 0.0)
+    assert cfg.clip is (method in ("adversarial", "goodfellow", "random"))
     assert cfg.clean_weight == (0.5 if method == "goodfellow" else 0.0)
+    assert cfg.direction == (method if method in ("random", "vat") else "adversarial")
+    assert cfg.vat == ({"eps": 1.5, "xi": 1.0e-5, "iterations": 2, "weight": 0.5} if method == "vat" else None)
     assert (cfg.mlp.dropout_input, cfg.mlp.dropout_hidden) == ((0.2, 0.5) if method == "dropout" else (0.0, 0.0))
     assert (cfg.epochs, cfg.batch_size, cfg.init_std, cfg.seeds) == (150, 10, 0.01, (0, 1, 2, 3, 4))
 
@@ -227,3 +229,31 @@ def test_the_fit_split_leaves_out_the_validation_images(setup, split, n):
         ]
     )
     assert json.loads((tmp / split / "metrics.json").read_text())["n_train"] == n
+
+
+def test_the_random_method_trains_on_random_signs_of_size_eps(setup, monkeypatch):
+    """`--method random` (the control of section 5's claim) trains on x + eps sign(u): every element
+    moved by exactly eps, in a direction that agrees with the adversarial one (the sign of the input
+    gradient, from the same initial weights on the same first batch) only by chance."""
+    from advgrad.core import algorithm1
+
+    tmp, data = setup
+    raw = yaml.safe_load(open("params.yaml"))
+    raw["mnist"]["epochs"] = 1
+    (tmp / "params.yaml").write_text(yaml.safe_dump(raw))
+    real_fgsm, steps = algorithm1.fgsm, {}
+
+    def recording(x, direction, eps, clip=None):
+        z = real_fgsm(x, direction, eps, clip)
+        steps.setdefault(method, (x.detach().clone(), z.detach().clone()))  # each method's first step
+        return z
+
+    monkeypatch.setattr(algorithm1, "fgsm", recording)
+    for method in ("adversarial", "random"):
+        model = train(tmp, data, method, method)[0]
+        assert model["config"]["train"]["direction"] == ("random" if method == "random" else "adversarial")
+    (x, z_adv), (x_random, z_random) = steps["adversarial"], steps["random"]
+    assert torch.equal(x, x_random)  # the same first batch, from the same shuffling stream
+    torch.testing.assert_close((z_random - x).abs(), torch.full_like(x, 0.08))  # eps in every element
+    agree = ((z_random - x).sign() == (z_adv - x).sign()).float().mean().item()
+    assert 0.3 < agree < 0.7, agree

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from advgrad.core.algorithm1 import adversarial_step, goodfellow_step, random_step
 from advgrad.core.training import fit
+from advgrad.core.vat import vat_step
 from advgrad.mnist.model import MLPConfig, StackedMLP, bce_loss, input_range
 
 __all__ = ["MnistConfig", "make_step", "train"]
@@ -38,9 +39,11 @@ class MnistConfig:
     # Weight a of the clean loss: 0 is adversarial back-propagation (the paper, eq. 1); a > 0 is
     # Goodfellow et al.'s (2014) a J(x) + (1 - a) J(x + mu) (their eq. 3: a = 0.5).
     clean_weight: float = 0.0
-    # The direction of the perturbation: "adversarial" (sign of the input gradient, eq. 2) or
-    # "random" (a random sign per element, fresh each step: the control, beyond the paper).
+    # The direction of the perturbation: "adversarial" (sign of the input gradient, eq. 2),
+    # "random" (a random sign per element, fresh each step: the control, beyond the paper) or
+    # "vat" (Miyato et al.'s virtual adversarial training, with `vat`'s settings, not eps).
     direction: str = "adversarial"
+    vat: dict | None = None  # params.yaml's mnist.vat: eps, xi, iterations, weight
 
     def __post_init__(self):
         checks = [
@@ -50,7 +53,8 @@ class MnistConfig:
             (self.batch_size > 0, "batch_size", "a positive integer"),
             (self.init_std > 0, "init_std", "a positive number"),
             (0 <= self.clean_weight < 1, "clean_weight", "a number in [0, 1)"),
-            (self.direction in ("adversarial", "random"), "direction", "adversarial or random"),
+            (self.direction in ("adversarial", "random", "vat"), "direction", "adversarial, random or vat"),
+            ((self.direction == "vat") == (self.vat is not None), "vat", "settings exactly when direction is vat"),
             (
                 len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds),
                 "seeds",
@@ -65,7 +69,9 @@ class MnistConfig:
 def make_step(cfg: MnistConfig) -> Callable:
     """The update of the configuration's method: Algorithm 1 (eps = 0: back-propagation),
     Goodfellow et al.'s objective where `clean_weight` > 0 and eps > 0, or the random-sign
-    control where `direction` is "random"."""
+    control where `direction` is "random", VAT where it is "vat"."""
+    if cfg.direction == "vat":
+        return partial(_vat, **cfg.vat)
     clip = input_range(cfg.mlp) if cfg.clip else None
     if cfg.direction == "random" and cfg.eps > 0:
         return partial(_random, eps=cfg.eps, clip=clip)
@@ -80,6 +86,10 @@ def _step(method, model, optimizer, x, y, rng, **kwargs):
 
 def _random(model, optimizer, x, y, rng, **kwargs):
     return random_step(model, bce_loss, optimizer, x, y, generators=rng, **kwargs)
+
+
+def _vat(model, optimizer, x, y, rng, **kwargs):
+    return vat_step(model, bce_loss, optimizer, x, y, generators=rng, **kwargs)
 
 
 def _check_data(cfg: MnistConfig, name: str, x: Tensor, y: Tensor) -> None:
