@@ -24,6 +24,7 @@ import pandas as pd
 from advgrad.core.io import save_json, save_text
 from advgrad.report import tables
 from advgrad.report.figures import plot_error_curves, plot_robustness, plot_tables
+from advgrad.report.ledger import converged_epoch
 from advgrad.report.tables import Results
 from stages.common import cli, stage_errors
 from stages.params import MNIST_METHODS, Params
@@ -85,29 +86,38 @@ def load(params: Params, runs: Path) -> tuple[Results, pd.DataFrame]:
         key = f"{ds}-{act}-{units}-{method}"
         if (m := _read_json(runs / key / "metrics.json")) is not None:
             per_seed("table2", m, keys)
+            if (seconds := m.get("provenance", {}).get("seconds_per_epoch")) is not None:
+                rows["timing"].append({**keys, "metric": "seconds_per_epoch", "value": seconds})
             if (runs / key / "curves.csv").exists():
-                curves.append(pd.read_csv(runs / key / "curves.csv").assign(**keys))
+                curves.append(df := pd.read_csv(runs / key / "curves.csv").assign(**keys))
+                rows["table2"] += [  # Figure 1's "converge in about 50 epochs" (advgrad.report.ledger)
+                    {**keys, "seed": s, "metric": "converged_epoch", "value": converged_epoch(100 * g["train_error"])}
+                    for s, g in df.sort_values("epoch").groupby("seed")
+                ]
         if (csv := runs / "robustness" / f"{key}.csv").exists():
             df = pd.read_csv(csv).rename(columns={"error_pct": "value"})  # seed, attack, eps, value, n_images
             rows["robustness"] += df.assign(**keys, metric="error_pct").to_dict("records")
-            rows["robustness"].append({**keys, "metric": "n_images", "value": df["n_images"].iloc[0]})
+            rows["robustness"] += [  # AutoAttack runs on the first robustness.autoattack.images of them
+                {**keys, "attack": attack, "metric": "n_images", "value": g["n_images"].iloc[0]}
+                for attack, g in df.groupby("attack")
+            ]
     for ds in params.mnist.datasets:
         net = {"dataset": ds, "net": "relu-400", "activation": "relu", "units": 400}
         fit = (
             _read_json(runs / f"{ds}-relu-400-{m}-fit" / "metrics.json") for m in ("backprop", "adversarial", "dropout")
         )
         trained += [m for m in fit if m is not None]
-        # runs/attack keeps each eps's mean and std over the (source, target) pairs, not the pairs' errors
+        # runs/attack: each target family's error per (source seed, target seed) pair
         for eps, e in ((_read_json(runs / "attack" / f"{ds}.json") or {}).get("eps") or {}).items():
             if float(eps) not in params.attack.eps:
                 continue
             if e.get("not_run"):
                 not_run[f"attack/{ds}"] = e["not_run"]
-            rows["attack"] += [{**net, "eps": float(eps), "metric": "n_pairs", "value": e["n_pairs"]}] + [
-                {**net, "method": m, "eps": float(eps), "metric": f"{stat}_error_pct", "value": e[field]}
-                for m in ("backprop", "adversarial")
-                for stat, field in (("mean", f"{m}_pct"), ("std", f"{m}_std_pct"))
-                if field in e
+            rows["attack"] += [
+                {**net, "method": m, "eps": float(eps), "source_seed": source, "seed": target}
+                | {"metric": "error_pct", "value": value}
+                for m in MNIST_METHODS
+                for (source, target), value in zip(e["pairs"], e.get(f"{m}_per_pair_pct", []), strict=False)
             ]
         if (s := _read_json(runs / "analysis" / ds / "sparsity.json")) is not None:
             images = re.search(r"\d+", s["images"])  # "the 10000 test images"

@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from advgrad.core.io import save_text
-from advgrad.core.plotting import METHOD_COLORS, save_figure
+from advgrad.core.plotting import LINESTYLES, METHOD_COLORS, legend_outside, save_figure
 from advgrad.report.figures import PLOT_NAMES, percent_axis  # the report's dvc plots columns
 from advgrad.report.tables import cell
 from stages.report import flat_dict  # params keys as the report stage flattens them
@@ -223,7 +223,7 @@ def plot(rows: list[dict], out: Path, title: str, pgd_eps: str, last: int = 3):
                     ys,
                     marker="o",
                     color=METHOD_COLORS[method],
-                    linestyle="-" if key == "clean" else "--",
+                    linestyle=LINESTYLES[key],
                     label=method,
                 )
     for ax, name in ((clean_ax, f"clean test error, final {last} epochs"), (pgd_ax, f"PGD error at eps {pgd_eps}")):
@@ -232,7 +232,7 @@ def plot(rows: list[dict], out: Path, title: str, pgd_eps: str, last: int = 3):
         ax.set_xlabel("training eps")
         ax.grid(True, alpha=0.3)
         percent_axis(ax)
-    clean_ax.legend(fontsize="small")
+    legend_outside(fig)
     fig.suptitle(title, fontsize="medium")
     return save_figure(fig, out)
 

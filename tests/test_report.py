@@ -85,11 +85,13 @@ def small_tables() -> dict[str, list[dict]]:
     e.g. 0.88 and 0.95 -> 0.915 ± 0.0495; relu-400's adversarial - backprop differences, -0.2757
     and -0.3623, -> -0.319 with a 95 % half-width of 12.706 * 0.0612 / sqrt(2) = 0.5502."""
     mnist, relu400 = {"dataset": "mnist"}, {"dataset": "mnist", **net("relu-400")}
-    attack = lambda eps, method, metric, value: {
+    attack = lambda eps, method, pair, value: {
         **relu400,
         "eps": eps,
         "method": method,
-        "metric": metric,
+        "source_seed": pair[0],
+        "seed": pair[1],
+        "metric": "error_pct",
         "value": value,
     }
     sparsity = [{**relu400, "metric": "figure_seed", "value": 0}, {**relu400, "metric": "n_images", "value": 60}]
@@ -114,14 +116,13 @@ def small_tables() -> dict[str, list[dict]]:
             *seeds([4.25], **mnist, **net("tanh-100"), method="backprop"),
         ],
         "attack": [
-            attack(0.25, None, "n_pairs", 2),
-            attack(0.25, "backprop", "mean_error_pct", 30.5),
-            attack(0.25, "backprop", "std_error_pct", 2.5),
-            attack(0.25, "adversarial", "mean_error_pct", 8.75),
-            attack(0.25, "adversarial", "std_error_pct", 1.25),
-            attack(0.1, None, "n_pairs", 1),
-            attack(0.1, "backprop", "mean_error_pct", 12.0),
-            attack(0.1, "adversarial", "mean_error_pct", 3.0),
+            # per (source, target) pair: 0.25's means 30.5 and 8.75, std 2.5 sqrt(2) and 1.25 sqrt(2)
+            attack(0.25, "backprop", (0, 1), 28.0),
+            attack(0.25, "backprop", (1, 0), 33.0),
+            attack(0.25, "adversarial", (0, 1), 7.5),
+            attack(0.25, "adversarial", (1, 0), 10.0),
+            attack(0.1, "backprop", (0, 1), 12.0),
+            attack(0.1, "adversarial", (0, 1), 3.0),
         ],
         "sparsity": sparsity,
         "robustness": [
@@ -132,6 +133,9 @@ def small_tables() -> dict[str, list[dict]]:
             *robust("adversarial", "pgd", 0.0, [0.83, 0.97]),
             *robust("adversarial", "pgd", 0.1, [6.575, 6.925]),
             *robust("adversarial", "pgd", 0.3, [99.145, 99.855]),
+            # AutoAttack breaks more than PGD + 2 points: the masking warning
+            *robust("adversarial", "autoattack", 0.1, [9.0, 10.0]),
+            {**relu400, "method": "adversarial", "attack": "autoattack", "metric": "n_images", "value": 500},
             {**relu400, "method": "backprop", "metric": "n_images", "value": 1000},
             *robust("backprop", "fgsm", 0.1, [60.0]),
             *robust("backprop", "pgd", 0.1, [75.0]),
@@ -182,6 +186,8 @@ def ours_cells(text: str) -> list[str]:
     """The cells of every column that holds a reproduced value (not a paper one, not ours − paper)."""
     out = []
     for headers, rows in markdown_tables(text):
+        if headers[0] == "claim":  # the claims ledger: its numbers are tests/test_ledger.py's
+            continue
         cols = [
             i
             for i, h in enumerate(headers)
@@ -192,7 +198,7 @@ def ours_cells(text: str) -> list[str]:
 
 
 def header_of(text: str) -> str:
-    return text.split("## Table 1")[0]
+    return text.split("## The claims ledger")[0]
 
 
 # --------------------------------------------------------------------------------- golden file
@@ -228,7 +234,7 @@ MNIST_RELU400 = {"dataset": "mnist", **net("relu-400")}
         (
             {
                 "table2": seeds([math.nan], **MNIST_RELU400, method="backprop"),
-                "attack": [{**MNIST_RELU400, "eps": 0.25, "method": "backprop", "metric": "mean_error_pct"}],
+                "attack": [{**MNIST_RELU400, "eps": 0.25, "method": "backprop", "metric": "error_pct"}],
                 "sparsity": seeds([math.nan], "zero_frac", **MNIST_RELU400, method="backprop", layer="all"),
                 "table3": seeds([math.nan], dataset="cifar-10", net="mlp", prep="zca", method="backprop"),
             },
@@ -267,7 +273,7 @@ def test_partial_results_show_only_produced_numbers():
     # sample std of a group of rows that differ only in the seed, or a paired difference of two
     # methods (mean and 95 % half-width), rounded; computed here without the report's code.
     produced = {"2", "1"}  # n=2 / n=1 counts and "n pairs"
-    keys = [c for c in COLUMNS if c not in ("seed", "value")]
+    keys = [c for c in COLUMNS if c not in ("seed", "source_seed", "value")]
     for df in results.tables.values():
         for _, group in df.dropna(subset=["value"]).astype({"layer": str}).groupby(keys, dropna=False):
             values = list(group["value"])
@@ -282,10 +288,11 @@ def test_partial_results_show_only_produced_numbers():
                 half = stats.t.ppf(0.975, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
                 produced.add(f"{half:.2f}")
     cells = ours_cells(text)
-    shown = {num for cell in cells for num in re.findall(r"\d+(?:\.\d+)?", cell)}
+    # (a Table 1 baseline that ran at another width than 2x800 names it: "... at 2x400")
+    shown = {num for cell in cells for num in re.findall(r"\d+(?:\.\d+)?", re.sub(r" at 2x\d+$", "", cell))}
     assert shown and shown <= produced, shown - produced
     # A paper row the run did not produce says so.
-    table2 = dict((row[0] + " " + row[1], row) for row in markdown_tables(text)[2][1])
+    table2 = dict((row[0] + " " + row[1], row) for row in markdown_tables(text.split("## Table 2")[1])[0][1])
     assert table2["2x1200 ReLU"][3:] == [NOT_RUN, NO_COUNTERPART, NOT_RUN, NOT_RUN, NOT_RUN, NOT_RUN]
     # The paired difference: mean ± 95 % half-width (n); one pair has no interval.
     assert table2["2x400 ReLU"][6] == "-0.32 ± 0.55 (n=2)"
@@ -328,6 +335,8 @@ def test_switched_off_branches_are_not_reductions():
     text = render_tables(results_of(full_run(paper_settings(cifar10__max_epochs=1), cifar_datasets=[])))
     assert REDUCED not in text and "cifar10.max_epochs" not in text
     assert "CIFAR-10 branch off" in text.split("## Table 3")[1]
+    # ... but the header says what the run left out
+    assert "**Not in this run**: the CIFAR-10 branch (no Table 3)." in header_of(text)
 
 
 def test_changed_protocol_is_flagged_apart_from_changed_defaults():
@@ -364,6 +373,7 @@ def test_every_protocol_row_names_a_params_key_or_is_a_fixed_choice():
             protocol.OURS,
             protocol.GOODFELLOW,
             protocol.MADRY,
+            protocol.MIYATO,
         )
         if row.source == protocol.PAPER:  # the paper's value comes with the paper's words
             assert row.evidence.startswith("§"), row
@@ -455,7 +465,8 @@ def test_bad_input_fails_with_a_clear_message():
 def test_metrics_json_has_the_design_schema():
     tables = small_tables()
     tables["attack"] += [
-        {**MNIST_RELU400, "eps": float("0.50"), "method": m, "metric": "mean_error_pct", "value": v}
+        {**MNIST_RELU400, "eps": float("0.50"), "method": m, "metric": "error_pct", "value": v}
+        | {"source_seed": 0, "seed": 1}
         for m, v in (("backprop", 50.0), ("adversarial", 20.0))
     ]
     metrics = metrics_json(small_results(tables))
@@ -540,24 +551,25 @@ def test_robustness_rows_land_in_their_method_and_eps_columns_and_pgd_below_fgsm
         "arch",
         "units",
         "method",
-        "clean",
+        "clean, ± sd",
         "FGSM 0.1",
         "PGD 0.1",
         "FGSM 0.2",
         "PGD 0.2",
         "FGSM 0.3",
         "PGD 0.3",
+        "AutoAttack 0.1",
     ]
     by_method = {row[2]: dict(zip(headers, row, strict=True)) for row in rows}
     assert (
         by_method["adversarial"]["PGD 0.1"] == "6.75 ± 0.25 (n=2)"
         and by_method["adversarial"]["FGSM 0.3"] == "40.50 ± 1.50 (n=2)"
     )
-    assert by_method["back-prop"]["FGSM 0.1"] == "60.00 (n=1)" and by_method["back-prop"]["clean"] == NOT_RUN
+    assert by_method["back-prop"]["FGSM 0.1"] == "60.00 (n=1)" and by_method["back-prop"]["clean, ± sd"] == NOT_RUN
     assert by_method["adversarial"]["FGSM 0.2"] == NOT_RUN
-    assert "Images: the first 1000 test images." in section and "PGD did better than FGSM" not in text
-    # the clean column is not Table 2's statistic, and an MNIST subset reads higher (the first half is harder)
-    assert "not Table 2's statistic" in section and "the first 5000 test images are the harder half" in section
+    assert "Images: the first 1000 test images" in section and "PGD did better than FGSM" not in text
+    # the clean column is not Table 2's statistic
+    assert "not Table 2's statistic" in section
     tables = small_tables()
     for row in tables["robustness"]:
         if (row["method"], row.get("attack"), row.get("eps")) == ("adversarial", "pgd", 0.1):
@@ -565,3 +577,20 @@ def test_robustness_rows_land_in_their_method_and_eps_columns_and_pgd_below_fgsm
     broken = small_results(tables)
     assert "**WARNING: PGD did better than FGSM**" in render_tables(broken)
     assert "relu adversarial eps 0.1: PGD 1.00 % < FGSM 3.25 %" in render_tables(broken)
+
+
+def test_autoattack_gets_its_column_its_image_count_and_the_masking_warning():
+    text = render_tables(small_results())
+    section = text.split("## Beyond the paper: robustness")[1].split("\n## ")[0]
+    headers, rows = markdown_tables(section)[0]
+    by_method = {row[2]: dict(zip(headers, row, strict=True)) for row in rows}
+    assert by_method["adversarial"]["AutoAttack 0.1"] == "9.50 ± 0.71 (n=2)"
+    assert by_method["back-prop"]["AutoAttack 0.1"] == NOT_RUN
+    assert "Images: the first 1000 test images; AutoAttack: the first 500 of them." in section
+    # PGD 6.75 % is more than 2 points below AutoAttack's 9.50 %: flagged; within 2 points: not
+    assert "relu adversarial eps 0.1: PGD 6.75 % < AutoAttack 9.50 % − 2" in section
+    tables = small_tables()
+    for row in tables["robustness"]:
+        if row.get("attack") == "autoattack" and row["metric"] == "error_pct":
+            row["value"] = 8.5
+    assert "PGD is far below AutoAttack" not in render_tables(small_results(tables))

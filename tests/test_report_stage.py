@@ -76,19 +76,16 @@ def runs(tmp_path):
         runs / "attack" / "mnist.json",
         {
             "eps": {
+                # per pair: mean m and sample std s from the two values m -+ s / sqrt(2)
                 "0.25": {
-                    "backprop_pct": 91.0,
-                    "backprop_std_pct": 1.0,
-                    "adversarial_pct": 21.0,
-                    "adversarial_std_pct": 2.0,
+                    "backprop_per_pair_pct": [91.0 - 1.0 / 2**0.5, 91.0 + 1.0 / 2**0.5],
+                    "adversarial_per_pair_pct": [21.0 - 2.0 / 2**0.5, 21.0 + 2.0 / 2**0.5],
                     "n_pairs": 2,
                     "pairs": [[0, 1], [1, 0]],
                 },
                 "0.5": {
-                    "backprop_pct": 99.0,
-                    "backprop_std_pct": 0.5,
-                    "adversarial_pct": 61.0,
-                    "adversarial_std_pct": 3.0,
+                    "backprop_per_pair_pct": [99.0 - 0.5 / 2**0.5, 99.0 + 0.5 / 2**0.5],
+                    "adversarial_per_pair_pct": [61.0 - 3.0 / 2**0.5, 61.0 + 3.0 / 2**0.5],
                     "n_pairs": 2,
                     "pairs": [[0, 1], [1, 0]],
                 },
@@ -149,7 +146,7 @@ def test_every_number_lands_in_its_row_and_column(runs):
     # reports/results.csv: one row per (net, method, seed, metric) of each kind
     rows = results_csv(loaded).splitlines()
     assert (
-        f"table2,mnist,tanh-800,tanh,800,,goodfellow,1,,,,error_pct,{error_of('tanh', 800, 'goodfellow') + 0.125}"
+        f"table2,mnist,tanh-800,tanh,800,,goodfellow,1,,,,,error_pct,{error_of('tanh', 800, 'goodfellow') + 0.125}"
         in rows
     )
     # the curves of every net, with its keys (Figure 1 and reports/plots draw them)

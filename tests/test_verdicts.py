@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from advgrad.report.verdicts import direction_verdict, t_interval, value_verdict
+from advgrad.report.verdicts import bound_verdict, direction_verdict, t_interval, value_verdict
 
 
 def test_t_interval_closed_form():
@@ -92,3 +92,22 @@ def test_value_claims_need_their_margin_or_tolerance():
         value_verdict(OURS, 0.88, 0.04)
     with pytest.raises(ValueError, match="tolerance"):
         value_verdict(OURS, 0.88)
+
+
+@pytest.mark.parametrize(
+    "ours, verdict",
+    [
+        ([], "not run"),
+        ([0.80], "inconclusive"),  # one seed: no interval
+        ([0.80, 0.82, 0.84], "reproduced"),  # mean 0.82, half-width 4.3027 * 0.02 / sqrt(3) = 0.0497: < 0.95
+        ([1.00, 1.02, 1.04], "differs"),  # wholly above the bound
+        ([0.80, 0.95, 1.10], "inconclusive"),
+    ],
+)
+def test_bound_verdict_below(ours, verdict):
+    assert bound_verdict(ours, 0.95, -1) == verdict
+
+
+def test_bound_verdict_above_and_not_comparable():
+    assert bound_verdict([1.00, 1.02, 1.04], 0.95, +1) == "reproduced"
+    assert bound_verdict([0.8, 0.9], 0.95, -1, not_comparable="epochs 50") == "not comparable (epochs 50)"

@@ -18,9 +18,19 @@ from matplotlib.figure import Figure
 
 from advgrad.core.io import atomic_path
 
-__all__ = ["METHOD_COLORS", "DPI", "new_figure", "save_figure", "as_numpy", "ordered"]
+__all__ = ["METHOD_COLORS", "LINESTYLES", "DPI", "new_figure", "save_figure", "legend_outside", "as_numpy", "ordered"]
 
-METHOD_COLORS = {"backprop": "C0", "adversarial": "C3", "goodfellow": "C2", "dropout": "C4"}
+METHOD_COLORS = {
+    "backprop": "C0",
+    "adversarial": "C3",
+    "goodfellow": "C2",
+    "dropout": "C4",
+    "random": "C1",
+    "vat": "C5",
+}
+# One convention in every figure: colour is the method; solid is the clean test error or FGSM,
+# dashed the training error or PGD, dotted AutoAttack.
+LINESTYLES = {"test": "-", "clean": "-", "fgsm": "-", "train": "--", "pgd": "--", "autoattack": ":"}
 DPI = 150
 
 
@@ -35,6 +45,16 @@ def save_figure(fig: Figure, out: str | Path) -> Figure:
         # format= is needed: the temporary file's suffix is not ".png".
         fig.savefig(tmp, format="png", metadata={"Software": None})
     return fig
+
+
+def legend_outside(fig: Figure, fontsize: str = "small") -> None:
+    """One legend for all panels, right of them, where it cannot cover data."""
+    entries = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(list(entries.values()), list(entries), loc="outside right upper", fontsize=fontsize)
 
 
 def as_numpy(x) -> np.ndarray:

@@ -16,11 +16,17 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from advgrad.core.names import ACTIVATIONS
-from advgrad.core.plotting import METHOD_COLORS, new_figure, ordered, save_figure
+from advgrad.core.plotting import LINESTYLES, METHOD_COLORS, legend_outside, new_figure, ordered, save_figure
 
 __all__ = ["plot_error_curves", "plot_robustness", "percent_axis", "plot_tables", "PLOT_NAMES"]
 
-PLOT_NAMES = {"backprop": "back-prop", "adversarial": "adversarial", "goodfellow": "Goodfellow"}  # dvc plots series
+PLOT_NAMES = {  # dvc plots series
+    "backprop": "back-prop",
+    "adversarial": "adversarial",
+    "goodfellow": "Goodfellow",
+    "random": "random sign",
+    "vat": "VAT",
+}
 CURVE_SERIES = [f"{PLOT_NAMES[m]} {s}" for m in PLOT_NAMES for s in ("test", "train", "test seed-min", "test seed-max")]
 ROBUSTNESS_SERIES = [
     f"{PLOT_NAMES[m]} {a}" for m in PLOT_NAMES for a in ("PGD", "FGSM", "PGD seed-min", "PGD seed-max")
@@ -56,7 +62,7 @@ def plot_error_curves(
         curves, ("activation", "method", "epoch", "seed", "train_error", "test_error"), "plot_error_curves"
     )
     acts = ordered(ACTIVATIONS, curves["activation"])
-    methods = ordered(("adversarial", "backprop", "goodfellow"), curves["method"])
+    methods = ordered(METHOD_COLORS, curves["method"])
     fig = new_figure(3.4 * len(acts), 3.2)
     axes = fig.subplots(1, len(acts), sharey=True, squeeze=False)[0]
     for ax, act in zip(axes, acts, strict=True):
@@ -67,11 +73,11 @@ def plot_error_curves(
             by_epoch = rows.groupby("epoch")[["train_error", "test_error"]]
             mean, low, high = (100 * f() for f in (by_epoch.mean, by_epoch.min, by_epoch.max))  # over seeds, %
             epochs, color = mean.index.to_numpy(), METHOD_COLORS.get(method, "0.3")
-            for column, style, name in (("test_error", "-", "test"), ("train_error", "--", "train")):
+            for name in ("test", "train"):
                 ax.plot(
                     epochs,
-                    mean[column].to_numpy(),
-                    linestyle=style,
+                    mean[f"{name}_error"].to_numpy(),
+                    linestyle=LINESTYLES[name],
                     color=color,
                     linewidth=1.2,
                     label=f"{method} {name}",
@@ -94,7 +100,7 @@ def plot_error_curves(
         ax.set_xlabel("epoch")
         ax.grid(True, which="major", alpha=0.3)
     axes[0].set_ylabel("error")
-    axes[0].legend(fontsize="small")
+    legend_outside(fig)
     if title:
         fig.suptitle(title, fontsize="medium")
     return save_figure(fig, out)
@@ -104,8 +110,8 @@ def plot_error_curves(
 
 
 def plot_robustness(df: pd.DataFrame, out: str | Path, title: str | None = None) -> Figure:
-    """White-box error (%) against eps, one panel per net: colour per method, FGSM dashed, PGD
-    solid; the line is the mean over seeds, the band spans the seeds (min to max).
+    """White-box error (%) against eps, one panel per net: colour per method, line style per
+    attack (`LINESTYLES`); the line is the mean over seeds, the band spans the seeds (min to max).
 
     `df` has the robustness stage's rows (seed, attack, eps, error_pct) plus "config" and
     "method" columns.
@@ -119,7 +125,7 @@ def plot_robustness(df: pd.DataFrame, out: str | Path, title: str | None = None)
     for ax, config in zip(axes, configs, strict=False):
         here = df[df["config"] == config]
         for method in ordered(METHOD_COLORS, here["method"]):
-            for attack, style in (("fgsm", "--"), ("pgd", "-")):
+            for attack in ordered(("fgsm", "pgd", "autoattack"), here["attack"]):
                 rows_ = here[(here["method"] == method) & (here["attack"] == attack)]
                 if rows_.empty:
                     continue
@@ -129,10 +135,10 @@ def plot_robustness(df: pd.DataFrame, out: str | Path, title: str | None = None)
                 ax.plot(
                     eps,
                     by_eps.mean().to_numpy(),
-                    linestyle=style,
+                    linestyle=LINESTYLES.get(attack, "-."),
                     color=color,
                     linewidth=1.3,
-                    label=f"{method} {attack.upper()}",
+                    label=f"{method} {'AutoAttack' if attack == 'autoattack' else attack.upper()}",
                 )
                 ax.fill_between(
                     eps, by_eps.min().to_numpy(), by_eps.max().to_numpy(), color=color, alpha=0.15, linewidth=0
@@ -144,7 +150,7 @@ def plot_robustness(df: pd.DataFrame, out: str | Path, title: str | None = None)
     for ax in axes[len(configs) :]:
         ax.set_axis_off()
     axes[0].set_ylabel("test error")
-    axes[0].legend(fontsize="x-small")
+    legend_outside(fig, "x-small")
     if title:
         fig.suptitle(title, fontsize="medium")
     return save_figure(fig, out)

@@ -26,15 +26,22 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from advgrad.core.names import ACTIVATIONS, CIFAR_PREPS
 from advgrad.core.stats import mean_std, paired_difference
-from advgrad.report import paper, protocol
+from advgrad.report import ledger, paper, protocol, verdicts
 
-COLUMNS = tuple("dataset net activation units prep method seed eps attack layer metric value".split())
-KINDS = ("table2", "attack", "sparsity", "robustness", "table3")
+COLUMNS = tuple("dataset net activation units prep method seed source_seed eps attack layer metric value".split())
+KINDS = ("table2", "attack", "sparsity", "robustness", "table3", "timing")
 NOT_RUN, NO_COUNTERPART, NOT_RECORDED = "not run", "—", "not recorded"
 ROBUSTNESS_EPS = ("0.1", "0.2", "0.3")
+MASKING_GAP_PCT = 2.0  # PGD this many points below AutoAttack: PGD was fooled (stages/robustness.py)
 HEADLINE_NET = "relu-400"  # metrics.json's `headline`: the net of the transfer attack and Figures 2-3
 FIGURE1_METHODS = ("backprop", "adversarial")  # the paper's Figure 1 shows these
-METHOD_NAMES = {"backprop": "back-prop", "adversarial": "adversarial", "goodfellow": "Goodfellow et al."}
+METHOD_NAMES = {
+    "backprop": "back-prop",
+    "adversarial": "adversarial",
+    "goodfellow": "Goodfellow et al.",
+    "random": "random sign",
+    "vat": "VAT",
+}
 ACT_NAMES = {"logistic": "logistic", "tanh": "tanh", "relu": "ReLU"}  # as the paper prints them
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent), undefined=StrictUndefined, autoescape=False)
 
@@ -54,7 +61,9 @@ class Results:
 
 def tidy(rows: Iterable[dict]) -> pd.DataFrame:
     """Rows as a table of COLUMNS; a key a row does not have is missing (NaN)."""
-    return pd.DataFrame(list(rows), columns=list(COLUMNS)).astype({"seed": "Int64", "units": "Int64"})
+    return pd.DataFrame(list(rows), columns=list(COLUMNS)).astype(
+        {"seed": "Int64", "source_seed": "Int64", "units": "Int64"}
+    )
 
 
 def results_csv(results: Results) -> str:
@@ -212,9 +221,10 @@ def summary(results: Results) -> dict:
             if method in by_seed and "backprop" in by_seed:
                 if diff := paired_difference(by_seed[method], by_seed["backprop"]):
                     entry[name] = diff
-    for r in _rows(results, "attack").sort_values("eps").itertuples():
-        key = {"mean_error_pct": f"{r.method}_pct", "std_error_pct": f"{r.method}_std_pct"}.get(r.metric, r.metric)
-        _at(out["attack"], r.dataset, _eps(r.eps))[key] = r.value
+    for (ds, eps, m), g in _rows(results, "attack", "error_pct").groupby(["dataset", "eps", "method"]):
+        entry = _at(out["attack"], ds, _eps(eps))
+        mean, std = mean_std(g["value"])
+        entry |= {f"{m}_pct": mean, "n_pairs": len(g)} | ({f"{m}_std_pct": std} if len(g) > 1 else {})
     for ds, g in _rows(results, "sparsity").groupby("dataset"):
         entry, fact = _at(out["sparsity"], ds), g.set_index("metric")["value"]
         overall = g[(g["metric"] == "zero_frac") & (g["layer"] == "all")]
@@ -235,7 +245,8 @@ def summary(results: Results) -> dict:
     for (ds, net, m, attack, eps), g in rb[rb["metric"] == "error_pct"].groupby(keys):
         _at(out["robustness"], ds, net, m, attack)[_eps(eps)] = _stat(g["value"])
     for r in rb[rb["metric"] == "n_images"].itertuples():
-        _at(out["robustness"], r.dataset, r.net, r.method)["n_images"] = int(r.value)
+        key = "autoattack_images" if r.attack == "autoattack" else "n_images"
+        _at(out["robustness"], r.dataset, r.net, r.method)[key] = int(r.value)
     for (net, prep, m), g in _rows(results, "table3", "error_pct").groupby(["net", "prep", "method"]):
         _at(out["table3"], f"{net}-{prep}")[m] = _stat(g["value"])
     return out
@@ -262,18 +273,27 @@ def _protocol_rows(run: dict) -> list[tuple[protocol.Setting, Any]]:
     ]
 
 
-def _differences(run: dict) -> tuple[list[str], list[str], list[str]]:
+def _differences(run: dict) -> tuple[list[str], list[str], list[str], list[str]]:
     """The run's departures from the protocol: (reductions of scale, changes of the paper's
-    values, changes of our defaults where the paper is silent)."""
+    values, changes of our defaults where the paper is silent, configurations not run)."""
     reduced, paper_changes, default_changes, seen = [], [], [], set()
+    scope = [f"the {name} branch (no {tables})" for key, name, tables in _BRANCH_NAMES if not run.get(key)]
     for row, value in _protocol_rows(run):
         if row.key is None or row.key in seen or _same(value, row.value):
             continue
         seen.add(row.key)  # `seeds` belongs to both branches: listed once
         where = "paper" if row.source == protocol.PAPER else f"default, {row.source}"
         text = f"{row.key} {_setting(value)} ({where}: {_setting(row.value)})"
-        (reduced if row.reduction else paper_changes if row.source == protocol.PAPER else default_changes).append(text)
-    return reduced, paper_changes, default_changes
+        if row.key in protocol.SCOPE:
+            scope.append(text)
+        else:
+            (reduced if row.reduction else paper_changes if row.source == protocol.PAPER else default_changes).append(
+                text
+            )
+    return reduced, paper_changes, default_changes, scope
+
+
+_BRANCH_NAMES = (("datasets", "MNIST", "Tables 1-2, Figures 1-3"), ("cifar_datasets", "CIFAR-10", "Table 3"))
 
 
 def _provenance(prov: dict | None) -> str:
@@ -310,17 +330,29 @@ def _this_run(run: dict) -> str:
 # -------------------------------------------------------------------------------- sections
 
 
+def _baseline(by_net: dict, act: str) -> str:
+    """Our back-prop cell for Table 1's 2x800 row of `act`: 2x800, or the widest width that ran."""
+    widths = sorted((_net(n)[1] for n, e in by_net.items() if _net(n)[0] == act and "backprop" in e), reverse=True)
+    if not widths:
+        return NOT_RUN
+    units = 800 if 800 in widths else widths[0]
+    cell_ = _stat_cell(by_net[f"{act}-{units}"]["backprop"])
+    return cell_ if units == 800 else f"{cell_} at 2x{units}"
+
+
 def _table1(s: dict, datasets: list[str]) -> str:
     columns = datasets or [None]
     rows = []
     for row in paper.TABLE1:
-        # Only the three plain back-propagation rows are reproduced: the eps = 0 baselines.
-        reproduced, net = row.method == "Back-propagation" and row.arch == "2x800", f"{row.units.lower()}-800"
-        ours = [_stat_cell(s["table2"].get(d, {}).get(net, {}).get("backprop")) for d in columns]
-        ours = ours if reproduced else [NO_COUNTERPART] * len(columns)
+        # Only the three plain back-propagation rows are reproduced: the eps = 0 baselines, at
+        # 2x800 where that ran, else at the widest net that ran, marked with its width.
+        reproduced, act = row.method == "Back-propagation" and row.arch == "2x800", row.units.lower()
+        ours = (
+            [_baseline(s["table2"].get(d, {}), act) for d in columns] if reproduced else [NO_COUNTERPART] * len(columns)
+        )
         citation = row.citation + ("[^simard]" if row.citation.startswith("Simard") else "")
         rows.append([row.method, citation, row.arch, row.units, _pct(row.error_pct), *ours])
-    ours_headers = [f"ours back-prop ({d})" if d else "ours back-prop" for d in columns]
+    ours_headers = [f"ours back-prop, ± sd ({d})" if d else "ours back-prop, ± sd" for d in columns]
     return _markdown(rows, ["method", "citation", "arch", "units", "paper error %", *ours_headers])
 
 
@@ -338,8 +370,10 @@ def _table2(s: dict, dataset: str | None) -> str:
             row.append(_signed(adversarial["error_pct"] - ref.mean_pct) if ref and adversarial else NO_COUNTERPART)
         row += [_stat_cell(entry.get("backprop")), _difference_cell(entry.get("difference"))]
         rows.append(row + [_stat_cell(entry.get("goodfellow")), _difference_cell(entry.get("goodfellow_difference"))])
-    headers = ["arch", "units", "paper adversarial", "ours adversarial"] + (["ours − paper"] if compare else [])
-    headers += ["ours back-prop", "adversarial − back-prop", "ours Goodfellow et al.", "Goodfellow − back-prop"]
+    headers = ["arch", "units", "paper adversarial, the paper's ±", "ours adversarial, ± sd"]
+    headers += ["ours − paper"] if compare else []
+    headers += ["ours back-prop, ± sd", "adversarial − back-prop, ± 95 % half-width", "ours Goodfellow et al., ± sd"]
+    headers += ["Goodfellow − back-prop, ± 95 % half-width"]
     return _markdown(rows, headers)
 
 
@@ -351,10 +385,11 @@ def _attack(s: dict, dataset: str | None) -> str:
         rows.append(
             [eps]
             + ([_whole_pct(ref.backprop_pct), _whole_pct(ref.adversarial_pct)] if ref else [NO_COUNTERPART] * 2)
-            + [cell(e.get(f"{m}_pct"), e.get(f"{m}_std_pct")) for m in ("backprop", "adversarial")]
+            + [cell(e.get(f"{m}_pct"), e.get(f"{m}_std_pct")) for m in ("backprop", "adversarial", "random")]
             + [str(int(e["n_pairs"])) if "n_pairs" in e else NOT_RUN]
         )
-    headers = ["eps", "paper back-prop", "paper adversarial", "ours back-prop", "ours adversarial", "n pairs"]
+    headers = ["eps", "paper back-prop", "paper adversarial", "ours back-prop, ± sd", "ours adversarial, ± sd"]
+    headers += ["ours random sign, ± sd (beyond the paper)", "n pairs"]
     return _markdown(rows, headers)
 
 
@@ -376,25 +411,34 @@ def _sparsity(s: dict, dataset: str | None) -> str:
     return _markdown(rows, headers + [f"ours zeros %, seed {_setting(e.get('figure_seed'))} (Figure 3)"])
 
 
-def _robustness(s: dict, dataset: str | None, warnings: list[str]) -> dict:
+def _robustness(s: dict, dataset: str | None, warnings: list[str], masking: list[str]) -> dict:
     by_net = s["robustness"].get(dataset, {}) if dataset else {}
-    rows, images = [], sorted({e["n_images"] for net in by_net.values() for e in net.values() if "n_images" in e})
+    entries = [e for net in by_net.values() for e in net.values()]
+    images, aa_images = ({e[k] for e in entries if k in e} for k in ("n_images", "autoattack_images"))
+    aa_eps = sorted({eps for e in entries for eps in e.get("autoattack", {})}, key=float)
+    rows = []
     for net in sorted(by_net, key=_net_order):
         act, units = _net(net)
         for m in [m for m in _ordered(METHOD_NAMES, by_net[net]) if m in by_net[net]]:
-            fgsm, pgd = by_net[net][m].get("fgsm", {}), by_net[net][m].get("pgd", {})
+            fgsm, pgd, aa = (by_net[net][m].get(a, {}) for a in ("fgsm", "pgd", "autoattack"))
             row = [f"2x{units}", ACT_NAMES.get(act, act), METHOD_NAMES.get(m, m), _stat_cell(fgsm.get("0"))]
+            name = f"{dataset} 2x{units} {act} {m} eps"
             for eps in ROBUSTNESS_EPS:
                 row += [_stat_cell(fgsm.get(eps)), _stat_cell(pgd.get(eps))]
                 if eps in fgsm and eps in pgd and pgd[eps]["error_pct"] < fgsm[eps]["error_pct"]:
                     f, g = fgsm[eps]["error_pct"], pgd[eps]["error_pct"]
-                    warnings.append(f"{dataset} 2x{units} {act} {m} eps {eps}: PGD {_pct(g)} % < FGSM {_pct(f)} %")
+                    warnings.append(f"{name} {eps}: PGD {_pct(g)} % < FGSM {_pct(f)} %")
+            for eps in aa_eps:
+                row.append(_stat_cell(aa.get(eps)))
+                if eps in aa and eps in pgd and pgd[eps]["error_pct"] < aa[eps]["error_pct"] - MASKING_GAP_PCT:
+                    g, a = pgd[eps]["error_pct"], aa[eps]["error_pct"]
+                    masking.append(f"{name} {eps}: PGD {_pct(g)} % < AutoAttack {_pct(a)} % − {MASKING_GAP_PCT:g}")
             rows.append(row)
-    headers = ["arch", "units", "method", "clean"] + [f"{a} {e}" for e in ROBUSTNESS_EPS for a in ("FGSM", "PGD")]
+    headers = ["arch", "units", "method", "clean, ± sd"] + [f"{a} {e}" for e in ROBUSTNESS_EPS for a in ("FGSM", "PGD")]
     return {
-        "table": _markdown(rows, headers) if by_net else None,
-        "images": ", ".join(map(str, images)),
-        "subset": dataset == "mnist" and bool(images) and max(images) < 10000,
+        "table": _markdown(rows, headers + [f"AutoAttack {e}" for e in aa_eps]) if by_net else None,
+        "images": ", ".join(map(str, sorted(images))),
+        "autoattack_images": ", ".join(map(str, sorted(aa_images))),
     }
 
 
@@ -410,7 +454,8 @@ def _table3(s: dict) -> str:
             for prep in preps:
                 row += [_paper_stat(paper.TABLE3.get((arch, m, prep))), _stat_cell(ours.get((arch, prep), {}).get(m))]
             rows.append(row)
-    return _markdown(rows, ["arch", "method"] + [f"{w} {p.upper()}" for p in preps for w in ("paper", "ours")])
+    names = {"paper": "paper, the paper's ±", "ours": "ours, ± sd"}
+    return _markdown(rows, ["arch", "method"] + [f"{names[w]} {p.upper()}" for p in preps for w in names])
 
 
 def _protocol_table(run: dict) -> str | None:
@@ -444,16 +489,36 @@ def _render(template: str, **context) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
 
 
+def _frame(df: pd.DataFrame) -> str:
+    return _markdown(df.values.tolist(), list(df.columns))
+
+
+def _rules() -> dict:
+    """The ledger's stated constants, for the words above it."""
+    return {
+        "level": f"{100 * verdicts.LEVEL:g} %",
+        "paper_runs": verdicts.PAPER_RUNS,
+        "margin": ledger.MARGIN,
+        "tolerance": ledger.TOLERANCE,
+        "converged": ledger.CONVERGED_PCT,
+    }
+
+
 def render_tables(results: Results) -> str:
     """reports/tables.md: the run's configuration, then each of the paper's tables beside ours,
     each with its figures, the notes and the protocol."""
     _check(results)
-    s, run, warnings = summary(results), results.run, []
+    s, run, warnings, masking = summary(results), results.run, [], []
     datasets = _datasets(run, s)
     each = datasets or [None]  # a section of the MNIST branch is printed, "not run", without a dataset
     methods = {m for d in s["table2"].values() for net in d.values() for m in net}
+    claims = ledger.ledger(results)
     return _render(
         "tables.md.j2",
+        ledger=_frame(claims),
+        direction={d: [_frame(t) if not t.empty else None for t in ledger.direction_tables(results, d)] for d in each},
+        judged=int((~claims["verdict"].str.match("not run|not comparable|shown")).sum()),
+        rules=_rules(),
         run=run,
         s=s,
         datasets=datasets,
@@ -463,8 +528,9 @@ def render_tables(results: Results) -> str:
         table2={d: _table2(s, d) for d in each},
         attack={d: _attack(s, d) for d in each},
         sparsity={d: _sparsity(s, d) for d in each},
-        robustness={d: _robustness(s, d, warnings) for d in each},
+        robustness={d: _robustness(s, d, warnings, masking) for d in each},
         warnings=warnings,
+        masking=masking,
         table3=_table3(s),
         notes=results.notes,
         not_run=results.not_run,
@@ -486,13 +552,20 @@ def headline(results: Results, figures_dir: str = "reports/figures") -> str:
         rows.append([f"2x{units} {ACT_NAMES.get(act, act)}", _paper_stat(ref), _stat_cell(e.get("adversarial"))])
         rows[-1] += [_stat_cell(e.get("backprop")), _difference_cell(e.get("difference"))]
         rows[-1] += [_stat_cell(e.get("goodfellow"))]
-    headers = ["net", "paper adversarial", "ours adversarial", "ours back-prop", "adversarial − back-prop"]
+    headers = ["net", "paper adversarial, the paper's ±", "ours adversarial, ± sd", "ours back-prop, ± sd"]
+    headers += ["adversarial − back-prop, ± 95 % half-width"]
+    claims = ledger.ledger(results)
+    direction = claims[claims["paper"].str.match("[<>] 0 ")]
     return _render(
         "headline.md.j2",
+        directions=_markdown(
+            direction[["claim", "ours", "run", "verdict"]].values.tolist(), ["claim", "ours", "run", "verdict"]
+        ),
+        verdict_counts=claims["verdict"].str.replace(r" \(.*", "", regex=True).value_counts().to_dict(),
         ds=ds,
         run=run,
         reduced=bool(_differences(run)[0]),
-        table=_markdown(rows, headers + ["ours Goodfellow et al."]),
+        table=_markdown(rows, headers + ["ours Goodfellow et al., ± sd"]),
         attack=s["attack"].get(ds, {}),
         robust=s["robustness"].get(ds, {}).get(HEADLINE_NET, {}),
         figures_dir=figures_dir,
@@ -544,7 +617,7 @@ def metrics_json(results: Results) -> dict:
         "table2": _rounded(s["table2"]),
         "attack": _rounded(s["attack"]),
         "sparsity": _rounded(s["sparsity"], lambda k: k in s["sparsity"] or k.endswith("_zero_frac")),
-        "robustness": _rounded(s["robustness"], lambda k: k != "n_images"),
+        "robustness": _rounded(s["robustness"], lambda k: k not in ("n_images", "autoattack_images")),
         "table3": _rounded(s["table3"]),
         "run": {"dataset": ",".join(run.get("datasets") or []), "data_verified": run.get("data_verified") is True},
     }

@@ -18,6 +18,9 @@ Two kinds of claim (the claims ledger of reports/tables.md):
        is at most the claim's margin, else `inconclusive`;
     4. without a ±: our 95 % interval (a point for one seed) against the band paper ± the
        claim's tolerance — `reproduced` inside it, `differs` wholly outside, else `inconclusive`.
+- A **bound** claim ("2x400 ReLU adversarial beats 0.95 %") is a value claim judged like a
+  direction: `reproduced` if our 95 % interval lies wholly on the claimed side of the bound,
+  `differs` if wholly on the other, else `inconclusive` (after rules 1-2 of a value claim).
 The rules are disjoint and applied in the order written. With ~25 claims judged at 95 %, a wrong
 verdict or two is expected by chance.
 """
@@ -31,7 +34,7 @@ from scipy import stats as _scipy_stats
 
 from advgrad.core.stats import mean_std
 
-__all__ = ["PAPER_RUNS", "LEVEL", "t_interval", "direction_verdict", "value_verdict"]
+__all__ = ["PAPER_RUNS", "LEVEL", "t_interval", "direction_verdict", "value_verdict", "bound_verdict"]
 
 PAPER_RUNS = 5  # section 3: "averaged over 5 runs"; the assumed n behind the paper's ±
 LEVEL = 0.95
@@ -109,3 +112,13 @@ def value_verdict(
     if high < band[0] or low > band[1]:
         return "differs"
     return "inconclusive"
+
+
+def bound_verdict(ours: Sequence[float], bound: float, paper_sign: int, *, not_comparable: str | None = None) -> str:
+    """The verdict on "the value lies on side `paper_sign` (-1 below, +1 above) of `bound`"."""
+    if not ours:
+        return "not run"
+    if not_comparable:
+        return f"not comparable ({not_comparable})"
+    verdict = direction_verdict([x - bound for x in ours], paper_sign)
+    return {"direction holds": "reproduced", "direction contradicted": "differs"}.get(verdict, verdict)
