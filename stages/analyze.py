@@ -36,11 +36,10 @@ def run(models: dict[str, dict], x: torch.Tensor, out: Path) -> dict:
     seed = next(iter(models["backprop"]))
     images = f"the {len(x)} test images"
     plot_weight_tiles({name: first_layer_weights(m) for name, m in first.items()}, out / "fig2_first_layer_weights.png")
-    with torch.no_grad():
-        acts = {
-            name: torch.cat([a.flatten() for a in hidden_activations(first[name], x)])
-            for name in ("backprop", "adversarial")
-        }
+    acts = {
+        name: torch.cat([a.flatten() for a in hidden_activations(first[name], x)])
+        for name in ("backprop", "adversarial")
+    }
     plot_activation_histograms(
         acts, out / "fig3_hidden_activations.png", title=f"2x400 ReLU, seed {seed}, hidden units on {images}"
     )

@@ -28,7 +28,7 @@ import torch
 import yaml
 
 from advgrad.core.io import CorruptFileError, OutputError, load_checked, save_checked
-from stages.params import Params, load_params_or_exit
+from stages.params import Params, ParamsError, load_params
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository: dvc.yaml, stages/ and advgrad/ live here
 log = logging.getLogger("advgrad")
@@ -46,7 +46,10 @@ def cli(doc: str, argv: list[str] | None, *options) -> tuple[argparse.Namespace,
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
-    return args, load_params_or_exit(args.params)
+    try:
+        return args, load_params(args.params)
+    except (ParamsError, OSError, yaml.YAMLError) as err:
+        raise SystemExit(f"error: {err}") from None  # exit status 1, no traceback
 
 
 def resolve_device(name: str) -> torch.device:

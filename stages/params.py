@@ -18,11 +18,8 @@ from pydantic.types import StrictBool, StrictFloat, StrictInt
 from advgrad.core.names import ACTIVATIONS, CIFAR_ARCHS, CIFAR_PREPS, CONV_DROPOUT_POSITIONS
 
 MNIST_DATASETS = ("mnist", "fashion-mnist")
-CIFAR_DATASETS = ("cifar-10",)
 CIFAR_METHODS = ("backprop", "backprop-dropout", "adversarial", "adversarial-dropout")
-DEVICES = ("auto", "cpu", "cuda")
 MNIST_METHODS = ("backprop", "adversarial", "goodfellow", "random", "vat")
-ATTACK_INPUTS = ("pixels", "standardized")
 
 
 class ParamsError(ValueError):
@@ -129,7 +126,7 @@ class MnistParams:
 class AttackParams:
     eps: ListOf[NonNegFloat]
     clip: StrictBool
-    inputs: Literal[ATTACK_INPUTS]
+    inputs: Literal["pixels", "standardized"]
 
 
 @_frozen
@@ -182,7 +179,7 @@ class CifarEps:
 
 @_frozen
 class CifarParams:
-    datasets: ListOf[Literal[CIFAR_DATASETS]]
+    datasets: ListOf[Literal["cifar-10"]]
     preprocessing: ListOf[Literal[CIFAR_PREPS]]
     zca_epsilon: PosFloat
     gcn: StrictBool
@@ -212,7 +209,7 @@ class Params:
     eps: NonNegFloat  # 0 = plain back-propagation
     seeds: PosInt
     seed_base: NonNegInt
-    device: Literal[DEVICES]
+    device: Literal["auto", "cpu", "cuda"]
     mnist: MnistParams
     attack: AttackParams
     robustness: RobustnessParams
@@ -288,12 +285,3 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     """Read params.yaml (plain `yaml.safe_load`, no DVC) and validate it."""
     with open(path) as f:
         return parse_params(yaml.safe_load(f))
-
-
-def load_params_or_exit(path: str | Path = "params.yaml") -> Params:
-    """`load_params` for stage entry points: a bad value ends the stage with its one-line
-    message (exit status 1) instead of a traceback."""
-    try:
-        return load_params(path)
-    except (ParamsError, OSError, yaml.YAMLError) as err:
-        raise SystemExit(f"error: {err}") from None

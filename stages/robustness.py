@@ -64,14 +64,8 @@ def warn_masking(pgd: dict, autoattack: dict) -> None:
         pgd_pct, aa_pct = _pct(broken[: len(aa)]), _pct(aa)
         if pgd_pct < aa_pct - MASKING_GAP_PCT:
             log.warning(
-                "seed %d eps %g: PGD error %.2f%% is more than %g points below AutoAttack's %.2f%% on the same %d "
-                "images: PGD was fooled (masked gradients?)",
-                seed,
-                eps,
-                pgd_pct,
-                MASKING_GAP_PCT,
-                aa_pct,
-                len(aa),
+                f"seed {seed} eps {eps:g}: PGD error {pgd_pct:.2f}% is more than {MASKING_GAP_PCT:g} points below "
+                f"AutoAttack's {aa_pct:.2f}% on the same {len(aa)} images: PGD was fooled (masked gradients?)"
             )
 
 
@@ -80,17 +74,9 @@ def run(params: Params, models: dict, test) -> str:
     check_params(params)
     r = params.robustness
     n = len(test.y) if r.images is None else min(r.images, len(test.y))
-    x, y = test.x[:n], test.y[:n]
+    x, y, clip = test.x[:n], test.y[:n], INPUT_RANGE if r.clip else None
     broken = robustness_broken(
-        models,
-        x,
-        y,
-        r.eps,
-        r.pgd_steps,
-        r.pgd_step_size,
-        r.pgd_restarts,
-        INPUT_RANGE if r.clip else None,
-        params.seed_base,
+        models, x, y, r.eps, r.pgd_steps, r.pgd_step_size, r.pgd_restarts, clip, params.seed_base
     )
     aa = r.autoattack
     m = n if aa.images is None else min(aa.images, n)

@@ -20,9 +20,7 @@ def fgsm(x: torch.Tensor, grad_x: torch.Tensor, eps: float, clip: tuple[float, f
     The author's code (anokland/dfa-torch) does not clip; clipping is a param (mnist.clip, attack.clip).
     """
     z = x + eps * torch.sign(grad_x)
-    if clip is not None:
-        z = z.clamp(clip[0], clip[1])
-    return z
+    return z if clip is None else z.clamp(*clip)
 
 
 def input_gradient(loss_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -34,8 +32,7 @@ def input_gradient(loss_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
     """
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        loss = loss_fn(x)
-        (grad,) = torch.autograd.grad(loss, [x])
+        (grad,) = torch.autograd.grad(loss_fn(x), [x])
     return grad
 
 

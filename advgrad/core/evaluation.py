@@ -18,11 +18,7 @@ def misclassified(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int
     StackedMLP`) one count per seed (S,). The count stays on the device.
     """
     model.eval()
-    wrong = None
-    for start in range(0, len(x), chunk):
-        batch = (model(x[start : start + chunk]).argmax(-1) != y[start : start + chunk]).sum(-1)
-        wrong = batch if wrong is None else wrong + batch
-    return wrong
+    return sum((model(xb).argmax(-1) != yb).sum(-1) for xb, yb in zip(x.split(chunk), y.split(chunk)))
 
 
 def error_rate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 2000) -> float | list[float]:

@@ -18,11 +18,10 @@ def hidden_activations(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tens
     """Post-nonlinearity activations of every hidden layer, each (N, h), in eval mode."""
     model.eval()
     acts, h = [], x
-    layers = list(model)
-    for i, layer in enumerate(layers):
+    for i, layer in enumerate(model):
         h = layer(h)
         # A hidden activation is the output of a nonlinearity that is followed by another layer.
-        if not isinstance(layer, (nn.Linear, nn.Dropout, Standardize)) and i < len(layers) - 1:
+        if not isinstance(layer, (nn.Linear, nn.Dropout, Standardize)) and i < len(model) - 1:
             acts.append(h)
     return acts
 

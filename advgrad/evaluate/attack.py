@@ -1,8 +1,7 @@
 """Attacks (paper section 3 and beyond): FGSM transfer, and white-box FGSM and PGD robustness.
 
-Attacks run on plain per-seed modules (`advgrad.mnist.model.build_mlp`) with autograd, so they
-are independent of the hand-written backward pass of the training fast path: a bug in one is
-not repeated in the other.
+Attacks run on plain per-seed modules (`advgrad.mnist.model.build_mlp`), not the stacked model
+that trains them (`StackedMLP`), so a bug in the stacking is not repeated in the evaluation.
 """
 
 from __future__ import annotations
@@ -29,12 +28,7 @@ __all__ = [
     "robustness_broken",
     "robustness_errors",
     "error_rows",
-    "NOT_RUN_ONE_SEED",
 ]
-
-NOT_RUN_ONE_SEED = (
-    "needs at least 2 seeds: the source model must not share its seed (initial weights, mini-batch order) with a target"
-)
 
 
 def fgsm_examples(
@@ -72,9 +66,7 @@ def transfer_pairs(seeds: Sequence[int]) -> list[tuple[int, int]]:
     initial weights or mini-batch order ("another 2x400 ReLU model"). One seed gives no pair.
     """
     seeds = list(seeds)
-    if len(seeds) < 2:
-        return []
-    return [(s, seeds[(i + 1) % len(seeds)]) for i, s in enumerate(seeds)]
+    return [(s, seeds[(i + 1) % len(seeds)]) for i, s in enumerate(seeds)] if len(seeds) > 1 else []
 
 
 def transfer_errors(
@@ -124,7 +116,10 @@ def transfer_experiment(
     for eps in eps_list:
         row = {"n_pairs": len(pairs), "pairs": [list(p) for p in pairs]}
         if not pairs:
-            row["not_run"] = NOT_RUN_ONE_SEED
+            row["not_run"] = (
+                "needs at least 2 seeds: the source model must not share its seed (initial weights, mini-batch "
+                "order) with a target"
+            )
         else:
             for name, values in transfer_errors(targets["backprop"], targets, x, y, eps * eps_unit, clip).items():
                 row[f"{name}_pct"], row[f"{name}_std_pct"] = mean_std(values)
@@ -214,28 +209,12 @@ def robustness_broken(
 def error_rows(broken: Mapping[tuple[int, str, float], torch.Tensor]) -> list[dict]:
     """{(seed, attack, eps): bool (N,)} -> rows {"seed", "attack", "eps", "error_pct", "n_images"}."""
     return [
-        {
-            "seed": model_seed,
-            "attack": attack,
-            "eps": eps,
-            "n_images": len(b),
-            "error_pct": 100.0 * int(b.sum()) / len(b),
-        }
-        for (model_seed, attack, eps), b in broken.items()
+        dict(seed=seed, attack=attack, eps=eps, n_images=len(b), error_pct=100.0 * int(b.sum()) / len(b))
+        for (seed, attack, eps), b in broken.items()
     ]
 
 
-def robustness_errors(
-    models: Mapping[int, nn.Module],
-    x: torch.Tensor,
-    y: torch.Tensor,
-    eps_grid: Sequence[float],
-    steps: int,
-    step_size: float,
-    restarts: int = 1,
-    clip: tuple[float, float] | None = (0.0, 1.0),
-    seed: int = 0,
-) -> list[dict]:
-    """White-box error (%) of each model under FGSM and PGD at each eps (`robustness_broken`):
-    rows {"seed", "attack", "eps", "error_pct", "n_images"}."""
-    return error_rows(robustness_broken(models, x, y, eps_grid, steps, step_size, restarts, clip, seed))
+def robustness_errors(*args, **kwargs) -> list[dict]:
+    """White-box error (%) of each model under FGSM and PGD at each eps, given the arguments of
+    `robustness_broken`: rows {"seed", "attack", "eps", "error_pct", "n_images"}."""
+    return error_rows(robustness_broken(*args, **kwargs))
