@@ -151,11 +151,6 @@ def load(params: Params, runs: Path) -> tuple[Results, pd.DataFrame]:
     return Results(run, tidy, tables.notes(run), not_run=not_run), curves_df
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def _swap_folder(out: Path, write: Callable[[Path], None]) -> list[str]:
     """Write a folder in a temporary place, then swap it into place; its file names."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -216,7 +211,7 @@ def main(argv=None) -> None:
         written = write_figures(params, args.runs, results, curves, args.out / "figures")
         results = dataclasses.replace(results, figures=tuple(written))
         plots = plot_tables(curves, results.tables["robustness"])
-        _swap_folder(args.out / "plots", lambda tmp: [_write(tmp / rel, text) for rel, text in plots.items()])
+        _swap_folder(args.out / "plots", lambda tmp: [save_text(text, tmp / rel) for rel, text in plots.items()])
         save_json(tables.metrics_json(results), args.out / "metrics.json")
         save_text(tables.render_tables(results), args.out / "tables.md")
         save_text(tables.headline(results), args.out / "headline.md")

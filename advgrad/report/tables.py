@@ -24,25 +24,18 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from advgrad.core.names import ACTIVATIONS, CIFAR_PREPS
+from advgrad.core.names import CIFAR_PREPS
 from advgrad.core.stats import mean_std, paired_difference
 from advgrad.report import ledger, paper, protocol, verdicts
+from advgrad.report.ledger import METHOD_NAMES, NO_COUNTERPART, net_order, paper_stat, pct, setting, split_net
 
 COLUMNS = tuple("dataset net activation units prep method seed source_seed eps attack layer metric value".split())
 KINDS = ("table2", "attack", "sparsity", "robustness", "table3", "timing")
-NOT_RUN, NO_COUNTERPART, NOT_RECORDED = "not run", "—", "not recorded"
+NOT_RUN, NOT_RECORDED = "not run", "not recorded"
 ROBUSTNESS_EPS = ("0.1", "0.2", "0.3")
 MASKING_GAP_PCT = 2.0  # PGD this many points below AutoAttack: PGD was fooled (stages/robustness.py)
 HEADLINE_NET = "relu-400"  # metrics.json's `headline`: the net of the transfer attack and Figures 2-3
 FIGURE1_METHODS = ("backprop", "adversarial")  # the paper's Figure 1 shows these
-METHOD_NAMES = {
-    "backprop": "back-prop",
-    "adversarial": "adversarial",
-    "goodfellow": "Goodfellow et al.",
-    "random": "random sign",
-    "vat": "VAT",
-}
-ACT_NAMES = {"logistic": "logistic", "tanh": "tanh", "relu": "ReLU"}  # as the paper prints them
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent), undefined=StrictUndefined, autoescape=False)
 
 
@@ -96,10 +89,6 @@ def notes(run: dict) -> tuple[str, ...]:
 # -------------------------------------------------------------------------------- formatting
 
 
-def _pct(value: float) -> str:
-    return f"{float(value):.2f}"
-
-
 def _whole_pct(value: float) -> str:
     # The paper prints the attack and sparsity numbers as whole percents: "22.00" would claim a
     # precision it does not give.
@@ -111,17 +100,6 @@ def _signed(value: float) -> str:
     return "+0.00" if text == "-0.00" else text
 
 
-def _setting(value: Any) -> str:
-    """A configuration value as typed in params.yaml (None = all data)."""
-    if value is None:
-        return "all"
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {_setting(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_setting(v) for v in value) or "none"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def _eps(eps: float | str) -> str:
     """One spelling per eps, so that 0.5, "0.5" and "0.50" are one row and one metric."""
     return f"{float(eps):g}"
@@ -131,7 +109,7 @@ def cell(mean: float | None, std: float | None = None, n: int | None = None) -> 
     """`mean ± std (n=k)` of what was produced, else "not run"."""
     if mean is None or math.isnan(mean):
         return NOT_RUN
-    return _pct(mean) + ("" if std is None else f" ± {_pct(std)}") + ("" if n is None else f" (n={n})")
+    return pct(mean) + ("" if std is None else f" ± {pct(std)}") + ("" if n is None else f" (n={n})")
 
 
 def _stat_cell(stat: dict | None) -> str:
@@ -146,29 +124,12 @@ def _difference_cell(d: dict | None) -> str:
     if not d:
         return NOT_RUN
     n = d["n"]
-    return _signed(d["mean_pct"]) + (f" ± {_pct(d['ci95_pct'])} (n={n})" if n > 1 else " (n=1, no interval)")
-
-
-def _paper_stat(stat: paper.Stat | None) -> str:
-    return NO_COUNTERPART if stat is None else f"{_pct(stat.mean_pct)} ± {_pct(stat.std_pct)}"
+    return _signed(d["mean_pct"]) + (f" ± {pct(d['ci95_pct'])} (n={n})" if n > 1 else " (n=1, no interval)")
 
 
 def _markdown(rows: list[list[str]], headers: list[str]) -> str:
     # disable_numparse: keep "1.00" as printed (tabulate would re-format it as "1").
     return pd.DataFrame(rows, columns=headers).to_markdown(index=False, tablefmt="github", disable_numparse=True)
-
-
-def _net(net: str) -> tuple[str, int]:
-    """("relu", 400) of "relu-400"."""
-    act, _, units = str(net).rpartition("-")
-    if not act or not units.isdigit():
-        raise ValueError(f"results: net {net!r} is not '<activation>-<units>'")
-    return act, int(units)
-
-
-def _net_order(net: str) -> tuple[int, str, int]:
-    act, units = _net(net)
-    return (ACTIVATIONS.index(act) if act in ACTIVATIONS else len(ACTIVATIONS), act, units)
 
 
 def _ordered(known: Iterable[str], seen: Iterable[str]) -> list[str]:
@@ -205,7 +166,7 @@ def _check(results: Results) -> None:
         raise ValueError(f"results: unknown section(s) {', '.join(map(repr, unknown))}; known: {', '.join(KINDS)}")
     for kind in ("table2", "robustness"):
         for net in _rows(results, kind)["net"].unique():
-            _net(net)
+            split_net(net)
 
 
 def summary(results: Results) -> dict:
@@ -255,13 +216,6 @@ def summary(results: Results) -> dict:
 # -------------------------------------------------------------------------------- header
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Equal as params.yaml values: a list and a tuple of the same items are the same."""
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return list(a) == list(b)
-    return a == b
-
-
 def _protocol_rows(run: dict) -> list[tuple[protocol.Setting, Any]]:
     """(setting, this run's value) for every protocol row of the branches the run has; a fixed
     choice of the code has its reference value, a key the run did not record NOT_RECORDED."""
@@ -279,11 +233,11 @@ def _differences(run: dict) -> tuple[list[str], list[str], list[str], list[str]]
     reduced, paper_changes, default_changes, seen = [], [], [], set()
     scope = [f"the {name} branch (no {tables})" for key, name, tables in _BRANCH_NAMES if not run.get(key)]
     for row, value in _protocol_rows(run):
-        if row.key is None or row.key in seen or _same(value, row.value):
+        if row.key is None or row.key in seen or ledger.same_setting(value, row.value):
             continue
         seen.add(row.key)  # `seeds` belongs to both branches: listed once
         where = "paper" if row.source == protocol.PAPER else f"default, {row.source}"
-        text = f"{row.key} {_setting(value)} ({where}: {_setting(row.value)})"
+        text = f"{row.key} {setting(value)} ({where}: {setting(row.value)})"
         if row.key in protocol.SCOPE:
             scope.append(text)
         else:
@@ -315,13 +269,13 @@ def _provenance(prov: dict | None) -> str:
 def _this_run(run: dict) -> str:
     """The table above everything: datasets, code, device, versions, data."""
     prov = run.get("provenance")
-    recorded = lambda key: _setting(prov.get(key)) if prov else NOT_RECORDED
+    recorded = lambda key: setting(prov.get(key)) if prov else NOT_RECORDED
     rows = [
-        ["MNIST-format datasets", _setting(run["datasets"]) if run.get("datasets") else "branch off"],
-        ["CIFAR-10", _setting(run["cifar_datasets"]) if run.get("cifar_datasets") else "branch off"],
+        ["MNIST-format datasets", setting(run["datasets"]) if run.get("datasets") else "branch off"],
+        ["CIFAR-10", setting(run["cifar_datasets"]) if run.get("cifar_datasets") else "branch off"],
         ["code", _provenance(prov)],
         ["device", recorded("devices")],
-        ["torch / dvc", f"{recorded('torch')} / {_setting(run.get('dvc'))}"],
+        ["torch / dvc", f"{recorded('torch')} / {setting(run.get('dvc'))}"],
         ["data", {True: "checksums verified", False: "UNVERIFIED"}.get(run.get("data_verified"), "unknown")],
     ]
     return _markdown(rows, ["this run", ""])
@@ -332,10 +286,10 @@ def _this_run(run: dict) -> str:
 
 def _baseline(by_net: dict, act: str) -> str:
     """Our back-prop cell for Table 1's 2x800 row of `act`: 2x800, or the widest width that ran."""
-    widths = sorted((_net(n)[1] for n, e in by_net.items() if _net(n)[0] == act and "backprop" in e), reverse=True)
+    widths = {split_net(n)[1] for n, e in by_net.items() if split_net(n)[0] == act and "backprop" in e}
     if not widths:
         return NOT_RUN
-    units = 800 if 800 in widths else widths[0]
+    units = 800 if 800 in widths else max(widths)
     cell_ = _stat_cell(by_net[f"{act}-{units}"]["backprop"])
     return cell_ if units == 800 else f"{cell_} at 2x{units}"
 
@@ -351,25 +305,23 @@ def _table1(s: dict, datasets: list[str]) -> str:
             [_baseline(s["table2"].get(d, {}), act) for d in columns] if reproduced else [NO_COUNTERPART] * len(columns)
         )
         citation = row.citation + ("[^simard]" if row.citation.startswith("Simard") else "")
-        rows.append([row.method, citation, row.arch, row.units, _pct(row.error_pct), *ours])
+        rows.append([row.method, citation, row.arch, row.units, pct(row.error_pct), *ours])
     ours_headers = [f"ours back-prop, ± sd ({d})" if d else "ours back-prop, ± sd" for d in columns]
     return _markdown(rows, ["method", "citation", "arch", "units", "paper error %", *ours_headers])
 
 
 def _table2(s: dict, dataset: str | None) -> str:
     by_net = s["table2"].get(dataset, {})
-    nets = sorted({f"{a}-{u}" for a, u in paper.TABLE2} | set(by_net), key=_net_order)
     compare = dataset in (None, "mnist")  # the paper's numbers are MNIST's
     rows = []
-    for net in nets:
-        ref, entry = paper.TABLE2.get(_net(net)), by_net.get(net, {})
-        adversarial = entry.get("adversarial")
-        row = [f"2x{_net(net)[1]}", ACT_NAMES.get(_net(net)[0], _net(net)[0]), _paper_stat(ref)]
-        row.append(_stat_cell(adversarial))
+    for net in sorted({f"{a}-{u}" for a, u in paper.TABLE2} | set(by_net), key=net_order):
+        (act, units), e = split_net(net), by_net.get(net, {})
+        ref, adversarial = paper.TABLE2.get((act, units)), e.get("adversarial")
+        row = [f"2x{units}", ledger.ACT_NAMES.get(act, act), paper_stat(ref), _stat_cell(adversarial)]
         if compare:
             row.append(_signed(adversarial["error_pct"] - ref.mean_pct) if ref and adversarial else NO_COUNTERPART)
-        row += [_stat_cell(entry.get("backprop")), _difference_cell(entry.get("difference"))]
-        rows.append(row + [_stat_cell(entry.get("goodfellow")), _difference_cell(entry.get("goodfellow_difference"))])
+        row += [_stat_cell(e.get("backprop")), _difference_cell(e.get("difference")), _stat_cell(e.get("goodfellow"))]
+        rows.append(row + [_difference_cell(e.get("goodfellow_difference"))])
     headers = ["arch", "units", "paper adversarial, the paper's ±", "ours adversarial, ± sd"]
     headers += ["ours − paper"] if compare else []
     headers += ["ours back-prop, ± sd", "adversarial − back-prop, ± 95 % half-width", "ours Goodfellow et al., ± sd"]
@@ -401,14 +353,14 @@ def _sparsity(s: dict, dataset: str | None) -> str:
     for m in ("backprop", "adversarial"):
         overall, layers = e.get(f"{m}_zero_frac"), per_layer.get(m) or []
         rows.append(
-            [m, _whole_pct(100 * paper.SPARSITY[m]), NOT_RUN if overall is None else _pct(100 * overall)]
-            + [_pct(100 * z) for z in layers]
+            [m, _whole_pct(100 * paper.SPARSITY[m]), NOT_RUN if overall is None else pct(100 * overall)]
+            + [pct(100 * z) for z in layers]
             + [NOT_RUN] * (n_layers - len(layers))
-            + [NOT_RUN if figure.get(m) is None else _pct(100 * figure[m])]
+            + [NOT_RUN if figure.get(m) is None else pct(100 * figure[m])]
         )
     headers = ["method", "paper zeros %", "ours zeros % (mean over seeds)"]
     headers += [f"ours layer {i + 1} %" for i in range(n_layers)]
-    return _markdown(rows, headers + [f"ours zeros %, seed {_setting(e.get('figure_seed'))} (Figure 3)"])
+    return _markdown(rows, headers + [f"ours zeros %, seed {setting(e.get('figure_seed'))} (Figure 3)"])
 
 
 def _robustness(s: dict, dataset: str | None, warnings: list[str], masking: list[str]) -> dict:
@@ -417,22 +369,22 @@ def _robustness(s: dict, dataset: str | None, warnings: list[str], masking: list
     images, aa_images = ({e[k] for e in entries if k in e} for k in ("n_images", "autoattack_images"))
     aa_eps = sorted({eps for e in entries for eps in e.get("autoattack", {})}, key=float)
     rows = []
-    for net in sorted(by_net, key=_net_order):
-        act, units = _net(net)
+    for net in sorted(by_net, key=net_order):
+        act, units = split_net(net)
         for m in [m for m in _ordered(METHOD_NAMES, by_net[net]) if m in by_net[net]]:
             fgsm, pgd, aa = (by_net[net][m].get(a, {}) for a in ("fgsm", "pgd", "autoattack"))
-            row = [f"2x{units}", ACT_NAMES.get(act, act), METHOD_NAMES.get(m, m), _stat_cell(fgsm.get("0"))]
+            row = [f"2x{units}", ledger.ACT_NAMES.get(act, act), METHOD_NAMES.get(m, m), _stat_cell(fgsm.get("0"))]
             name = f"{dataset} 2x{units} {act} {m} eps"
             for eps in ROBUSTNESS_EPS:
                 row += [_stat_cell(fgsm.get(eps)), _stat_cell(pgd.get(eps))]
                 if eps in fgsm and eps in pgd and pgd[eps]["error_pct"] < fgsm[eps]["error_pct"]:
                     f, g = fgsm[eps]["error_pct"], pgd[eps]["error_pct"]
-                    warnings.append(f"{name} {eps}: PGD {_pct(g)} % < FGSM {_pct(f)} %")
+                    warnings.append(f"{name} {eps}: PGD {pct(g)} % < FGSM {pct(f)} %")
             for eps in aa_eps:
                 row.append(_stat_cell(aa.get(eps)))
                 if eps in aa and eps in pgd and pgd[eps]["error_pct"] < aa[eps]["error_pct"] - MASKING_GAP_PCT:
                     g, a = pgd[eps]["error_pct"], aa[eps]["error_pct"]
-                    masking.append(f"{name} {eps}: PGD {_pct(g)} % < AutoAttack {_pct(a)} % − {MASKING_GAP_PCT:g}")
+                    masking.append(f"{name} {eps}: PGD {pct(g)} % < AutoAttack {pct(a)} % − {MASKING_GAP_PCT:g}")
             rows.append(row)
     headers = ["arch", "units", "method", "clean, ± sd"] + [f"{a} {e}" for e in ROBUSTNESS_EPS for a in ("FGSM", "PGD")]
     return {
@@ -452,7 +404,7 @@ def _table3(s: dict) -> str:
         for m in methods:
             row = [paper.TABLE3_ARCH_NAMES.get(arch, arch), paper.TABLE3_METHOD_NAMES.get(m, m)]
             for prep in preps:
-                row += [_paper_stat(paper.TABLE3.get((arch, m, prep))), _stat_cell(ours.get((arch, prep), {}).get(m))]
+                row += [paper_stat(paper.TABLE3.get((arch, m, prep))), _stat_cell(ours.get((arch, prep), {}).get(m))]
             rows.append(row)
     names = {"paper": "paper, the paper's ±", "ours": "ours, ± sd"}
     return _markdown(rows, ["arch", "method"] + [f"{names[w]} {p.upper()}" for p in preps for w in names])
@@ -462,9 +414,9 @@ def _protocol_table(run: dict) -> str | None:
     """The whole protocol table with this run's value of each setting; None without a branch."""
     rows = []
     for row, value in _protocol_rows(run):
-        mark = "" if row.key is None or _same(value, row.value) else " **≠**"
+        mark = "" if row.key is None or ledger.same_setting(value, row.value) else " **≠**"
         rows.append(
-            [row.key or "(fixed)", row.name, _setting(row.value), row.source, row.evidence, _setting(value) + mark]
+            [row.key or "(fixed)", row.name, setting(row.value), row.source, row.evidence, setting(value) + mark]
         )
     headers = ["params.yaml key", "setting", "reference", "source", "evidence", "this run"]
     return _markdown(rows, headers) if rows else None
@@ -478,7 +430,7 @@ def _datasets(run: dict, s: dict) -> list[str]:
     return names
 
 
-TEMPLATES.filters.update(setting=_setting, whole=_whole_pct)
+TEMPLATES.filters.update(setting=setting, whole=_whole_pct)
 TEMPLATES.globals.update(paper=paper, cell=cell, METHOD_NAMES=METHOD_NAMES)
 
 
@@ -493,17 +445,6 @@ def _frame(df: pd.DataFrame) -> str:
     return _markdown(df.values.tolist(), list(df.columns))
 
 
-def _rules() -> dict:
-    """The ledger's stated constants, for the words above it."""
-    return {
-        "level": f"{100 * verdicts.LEVEL:g} %",
-        "paper_runs": verdicts.PAPER_RUNS,
-        "margin": ledger.MARGIN,
-        "tolerance": ledger.TOLERANCE,
-        "converged": ledger.CONVERGED_PCT,
-    }
-
-
 def render_tables(results: Results) -> str:
     """reports/tables.md: the run's configuration, then each of the paper's tables beside ours,
     each with its figures, the notes and the protocol."""
@@ -511,14 +452,20 @@ def render_tables(results: Results) -> str:
     s, run, warnings, masking = summary(results), results.run, [], []
     datasets = _datasets(run, s)
     each = datasets or [None]  # a section of the MNIST branch is printed, "not run", without a dataset
-    methods = {m for d in s["table2"].values() for net in d.values() for m in net}
+    methods = set(_rows(results, "table2", "error_pct")["method"])
     claims = ledger.ledger(results)
     return _render(
         "tables.md.j2",
         ledger=_frame(claims),
         direction={d: [_frame(t) if not t.empty else None for t in ledger.direction_tables(results, d)] for d in each},
         judged=int((~claims["verdict"].str.match("not run|not comparable|shown")).sum()),
-        rules=_rules(),
+        rules={  # the ledger's stated constants, for the words above it
+            "level": f"{100 * verdicts.LEVEL:g} %",
+            "paper_runs": verdicts.PAPER_RUNS,
+            "margin": ledger.MARGIN,
+            "tolerance": ledger.TOLERANCE,
+            "converged": ledger.CONVERGED_PCT,
+        },
         run=run,
         s=s,
         datasets=datasets,
@@ -546,21 +493,19 @@ def headline(results: Results, figures_dir: str = "reports/figures") -> str:
     robustness at a glance, and Figure 1; generated with the report so that it cannot drift."""
     s, run = summary(results), results.run
     ds = next(iter(run.get("datasets") or []), None)
-    rows = []
-    for net, e in sorted(s["table2"].get(ds, {}).items(), key=lambda kv: _net_order(kv[0])):
-        (act, units), ref = _net(net), paper.TABLE2.get(_net(net))
-        rows.append([f"2x{units} {ACT_NAMES.get(act, act)}", _paper_stat(ref), _stat_cell(e.get("adversarial"))])
-        rows[-1] += [_stat_cell(e.get("backprop")), _difference_cell(e.get("difference"))]
-        rows[-1] += [_stat_cell(e.get("goodfellow"))]
+    rows = [
+        [ledger.net_name(net), paper_stat(paper.TABLE2.get(split_net(net)))]
+        + [_stat_cell(e.get("adversarial")), _stat_cell(e.get("backprop")), _difference_cell(e.get("difference"))]
+        + [_stat_cell(e.get("goodfellow"))]
+        for net, e in sorted(s["table2"].get(ds, {}).items(), key=lambda kv: net_order(kv[0]))
+    ]
     headers = ["net", "paper adversarial, the paper's ±", "ours adversarial, ± sd", "ours back-prop, ± sd"]
     headers += ["adversarial − back-prop, ± 95 % half-width"]
     claims = ledger.ledger(results)
     direction = claims[claims["paper"].str.match("[<>] 0 ")]
     return _render(
         "headline.md.j2",
-        directions=_markdown(
-            direction[["claim", "ours", "run", "verdict"]].values.tolist(), ["claim", "ours", "run", "verdict"]
-        ),
+        directions=_frame(direction[["claim", "ours", "run", "verdict"]]),
         verdict_counts=claims["verdict"].str.replace(r" \(.*", "", regex=True).value_counts().to_dict(),
         ds=ds,
         run=run,
