@@ -18,7 +18,17 @@ from matplotlib.figure import Figure
 
 from advgrad.core.io import atomic_path
 
-__all__ = ["METHOD_COLORS", "LINESTYLES", "DPI", "new_figure", "save_figure", "legend_outside", "as_numpy", "ordered"]
+__all__ = [
+    "METHOD_COLORS",
+    "LINESTYLES",
+    "DPI",
+    "new_figure",
+    "save_figure",
+    "legend_outside",
+    "style_legend",
+    "as_numpy",
+    "ordered",
+]
 
 METHOD_COLORS = {
     "backprop": "C0",
@@ -47,14 +57,25 @@ def save_figure(fig: Figure, out: str | Path) -> Figure:
     return fig
 
 
-def legend_outside(fig: Figure, fontsize: str = "small") -> None:
-    """One legend for all panels, right of them, where it cannot cover data."""
-    entries = {}
-    for ax in fig.axes:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            entries.setdefault(label, handle)
+def legend_outside(fig: Figure, entries: dict | None = None, ncols: int = 4, fontsize: str = "small") -> None:
+    """One legend for all panels, below them, where it cannot cover data or the titles.
+    `entries` {label: handle} defaults to every labelled line of the panels."""
+    if entries is None:
+        entries = {}
+        for ax in fig.axes:
+            for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+                entries.setdefault(label, handle)
     if entries:
-        fig.legend(list(entries.values()), list(entries), loc="outside right upper", fontsize=fontsize)
+        ncols = min(ncols, len(entries))
+        fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncols=ncols, fontsize=fontsize)
+
+
+def style_legend(methods, styles: dict[str, str]) -> dict:
+    """Legend entries that say colour = method and line style = what is drawn, in one row each."""
+    from matplotlib.lines import Line2D
+
+    entries = {m: Line2D([], [], color=METHOD_COLORS.get(m, "0.3")) for m in methods}
+    return entries | {name: Line2D([], [], color="0.2", linestyle=LINESTYLES[key]) for name, key in styles.items()}
 
 
 def as_numpy(x) -> np.ndarray:

@@ -81,14 +81,14 @@ def plot_activation_histograms(
     lo, hi = (positive.min(), positive.max()) if positive.size else (0.0, 1.0)
     edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
     width = edges[1] - edges[0]
-    fig = new_figure(3.2 * len(methods), 3.0)
+    fig = new_figure(3.4 * len(methods), 3.4)
     axes = fig.subplots(1, len(methods), sharey=True, squeeze=False)[0]
     for ax, method in zip(axes, methods):
         v = values[method]
         zeros = np.mean(v == 0)
-        ax.bar([lo - 1.5 * width], [zeros], width=2 * width, color="C3", label="exact zeros")
+        ax.bar([lo - 1.5 * width], [zeros], width=2 * width, color="0.65", label="exact zeros")
         ax.hist(v[v != 0], bins=edges, weights=np.full((v != 0).sum(), 1 / v.size), color="0.3", label="positive")
-        ax.set_title(f"{method}: {100 * zeros:.1f}% exact zeros")
+        ax.set_title(f"{method}: {100 * zeros:.1f}% exact zeros", fontsize="medium")
         ax.set_xlabel("activation")
     axes[0].set_ylabel("fraction of activations")
     legend_outside(fig)

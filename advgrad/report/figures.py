@@ -16,7 +16,15 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from advgrad.core.names import ACTIVATIONS
-from advgrad.core.plotting import LINESTYLES, METHOD_COLORS, legend_outside, new_figure, ordered, save_figure
+from advgrad.core.plotting import (
+    LINESTYLES,
+    METHOD_COLORS,
+    legend_outside,
+    new_figure,
+    ordered,
+    save_figure,
+    style_legend,
+)
 
 __all__ = ["plot_error_curves", "plot_robustness", "percent_axis", "plot_tables", "PLOT_NAMES"]
 
@@ -63,7 +71,7 @@ def plot_error_curves(
     )
     acts = ordered(ACTIVATIONS, curves["activation"])
     methods = ordered(METHOD_COLORS, curves["method"])
-    fig = new_figure(3.4 * len(acts), 3.2)
+    fig = new_figure(max(3.4 * len(acts), 5.5), 3.6)
     axes = fig.subplots(1, len(acts), sharey=True, squeeze=False)[0]
     for ax, act in zip(axes, acts, strict=True):
         for method in methods:
@@ -100,7 +108,7 @@ def plot_error_curves(
         ax.set_xlabel("epoch")
         ax.grid(True, which="major", alpha=0.3)
     axes[0].set_ylabel("error")
-    legend_outside(fig)
+    legend_outside(fig, style_legend(methods, {"test": "test", "train (clean)": "train"}))
     if title:
         fig.suptitle(title, fontsize="medium")
     return save_figure(fig, out)
@@ -120,7 +128,7 @@ def plot_robustness(df: pd.DataFrame, out: str | Path, title: str | None = None)
     configs = list(dict.fromkeys(df["config"]))
     cols = min(3, len(configs))
     rows = math.ceil(len(configs) / cols)
-    fig = new_figure(3.4 * cols, 2.9 * rows + 0.4)
+    fig = new_figure(max(3.4 * cols, 5.5), 2.9 * rows + 1.0)
     axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
     for ax, config in zip(axes, configs, strict=False):
         here = df[df["config"] == config]
@@ -136,6 +144,7 @@ def plot_robustness(df: pd.DataFrame, out: str | Path, title: str | None = None)
                     eps,
                     by_eps.mean().to_numpy(),
                     linestyle=LINESTYLES.get(attack, "-."),
+                    marker="o" if len(eps) == 1 else None,  # AutoAttack at one eps: a point, not a line
                     color=color,
                     linewidth=1.3,
                     label=f"{method} {'AutoAttack' if attack == 'autoattack' else attack.upper()}",
@@ -150,7 +159,9 @@ def plot_robustness(df: pd.DataFrame, out: str | Path, title: str | None = None)
     for ax in axes[len(configs) :]:
         ax.set_axis_off()
     axes[0].set_ylabel("test error")
-    legend_outside(fig, "x-small")
+    attacks = ordered(("fgsm", "pgd", "autoattack"), df["attack"])
+    names = {"fgsm": "FGSM", "pgd": "PGD", "autoattack": "AutoAttack"}
+    legend_outside(fig, style_legend(ordered(METHOD_COLORS, df["method"]), {names[a]: a for a in attacks}))
     if title:
         fig.suptitle(title, fontsize="medium")
     return save_figure(fig, out)
