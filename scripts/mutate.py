@@ -57,15 +57,15 @@ MUTANTS = (
     Mutant(
         "eps doubled in the stage config",
         "stages/train_mnist.py",
-        "eps=params.eps if method in ADVERSARIAL else 0.0",
-        "eps=2 * params.eps if method in ADVERSARIAL else 0.0",
+        "eps=params.eps if perturbs else 0.0,",
+        "eps=2 * params.eps if perturbs else 0.0,",
         ("tests/test_train_stage.py",),
     ),
     Mutant(
         "eps given to backprop",
         "stages/train_mnist.py",
-        "eps=params.eps if method in ADVERSARIAL else 0.0",
-        "eps=params.eps",
+        "eps=params.eps if perturbs else 0.0,",
+        "eps=params.eps,",
         ("tests/test_train_stage.py",),
     ),
     Mutant(
@@ -114,15 +114,15 @@ MUTANTS = (
     Mutant(
         "train_mnist: Table 2's test error measured on the training split",
         "stages/train_mnist.py",
-        "state = run(cfg, train_split, data.test, device, name, resume)",
-        "state = run(cfg, train_split, data.train, device, name, resume)",
+        "state = run(cfg, train_split, data.test, device, name, resume, times := [])",
+        "state = run(cfg, train_split, data.train, device, name, resume, times := [])",
         ("tests/test_stage_wiring.py",),
     ),
     Mutant(
         "train_mnist: the fit nets trained on the whole training set",
         "stages/train_mnist.py",
-        "state = run(cfg, train_split, data.test, device, name, resume)",
-        "state = run(cfg, data.train, data.test, device, name, resume)",
+        "state = run(cfg, train_split, data.test, device, name, resume, times := [])",
+        "state = run(cfg, data.train, data.test, device, name, resume, times := [])",
         ("tests/test_stage_wiring.py",),
     ),
     Mutant(
@@ -155,7 +155,7 @@ MUTANTS = (
     ),
     Mutant(
         "train_cifar: eps given to the backprop cells",
-        "stages/train_cifar.py",
+        "advgrad/cifar/trainer.py",
         'eps=getattr(c.eps, arch) if method.startswith("adversarial") else 0.0,',
         "eps=getattr(c.eps, arch),",
         ("tests/test_stage_wiring.py",),
@@ -163,8 +163,8 @@ MUTANTS = (
     Mutant(
         "train_mnist: dropout rates given to every method",
         "stages/train_mnist.py",
-        'dropout = p.dropout if method == "dropout" else None',
-        "dropout = p.dropout",
+        'dataclasses.asdict(p.dropout).items()} if method == "dropout" else {}',
+        "dataclasses.asdict(p.dropout).items()}",
         ("tests/test_stage_wiring.py",),
     ),
     # ---------------------------------------------------------------- others found along the way
@@ -334,9 +334,9 @@ MUTANTS = (
     Mutant(
         "eps declared for the backprop stages",
         "dvc.yaml",
-        "      - mnist.init_std\n      - mnist.last_epochs\n    outs:\n"
+        "             mnist.last_epochs]\n    outs:\n"
         "      - models/${item.dataset}-${item.act}-${item.units}-backprop.pt",
-        "      - mnist.init_std\n      - mnist.last_epochs\n      - eps\n    outs:\n"
+        "             mnist.last_epochs, eps]\n    outs:\n"
         "      - models/${item.dataset}-${item.act}-${item.units}-backprop.pt",
         ("tests/test_param_scoping.py",),
     ),
