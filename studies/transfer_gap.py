@@ -466,8 +466,8 @@ def render(files: list[Path]) -> str:
                 f"{b['adversarial_pct']:.1f} %. The fit nets' clean validation errors are "
                 f"{clean['backprop']:.2f} % (back-prop) and {clean['adversarial']:.2f} % (adversarial)"
                 + (
-                    ": adversarial back-propagation lowers the error, as in the paper; with the sparsity "
-                    "([tables.md](tables.md)) going the paper's way too, the gap is the attack's."
+                    ": adversarial back-propagation lowers the clean error, as in the paper; a clean error says "
+                    "nothing about where the transfer gap comes from."
                     if clean["adversarial"] < clean["backprop"]
                     else "."
                 ),
