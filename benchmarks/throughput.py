@@ -55,12 +55,24 @@ from advgrad.mnist.trainer import MnistConfig, make_step
 EPS = 0.08  # paper section 3
 LR = {"logistic": 0.5, "tanh": 0.01, "relu": 0.05}  # paper section 3 (params.yaml)
 DROPOUT = (0.2, 0.5)  # params.yaml mnist.dropout (Figure 2 net)
+# Each training method's eps and MnistConfig fields, as stages/train_mnist.py builds them from params.yaml.
+METHODS = {
+    "backprop": (0.0, {}),
+    "adversarial": (EPS, {}),
+    "goodfellow": (EPS, {"clean_weight": 0.5}),
+    "random": (EPS, {"direction": "random"}),
+    "vat": (0.0, {"direction": "vat", "vat": {"eps": 2.1, "xi": 1e-6, "iterations": 1, "weight": 1.0}}),
+    "dropout": (0.0, {}),
+}
 N_TRAIN, N_FIT, N_TEST = 60000, 50000, 10000  # MNIST training, fit (no validation), test
 FASTER = 1.15  # the layout rule: worker threads replace torch's own only if this much faster
 VARIANTS = {"a1": "(a) per-seed loop, 1 thread", "a": "(a) per-seed loop, default threads", "b": "(b) stacked module"}
 
 
-def config(units: int, activation: str, eps: float, seeds, batch_size: int, dropout: bool = False) -> MnistConfig:
+def config(
+    units: int, activation: str, eps: float, seeds, batch_size: int, dropout: bool = False, **method
+) -> MnistConfig:
+    """`method`: MnistConfig's method fields (clean_weight, direction, vat), as `METHODS` gives them."""
     mlp = MLPConfig((784, units, units, 10), activation, *(DROPOUT if dropout else (0.0, 0.0)))
     return MnistConfig(
         mlp,
@@ -70,6 +82,7 @@ def config(units: int, activation: str, eps: float, seeds, batch_size: int, drop
         batch_size=batch_size,
         init_std=0.01,
         seeds=tuple(int(s) for s in seeds),
+        **method,
     )
 
 
@@ -134,13 +147,15 @@ class Stacked(Runner):
         use_generators(self.model, [torch.Generator(device=x.device).manual_seed(s) for s in cfg.seeds])
         self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, foreach=True)
         self.step = make_step(cfg)
+        # What a step itself draws (the random control's signs, VAT's start direction), per seed.
+        self.noise = [torch.Generator(device=x.device).manual_seed(1000 + s) for s in cfg.seeds]
 
     def _steps(self, order: Tensor) -> None:
         x, y = self.x, self.y
         self.model.train()  # an evaluation leaves it in eval mode
         for idx in order.split(self.cfg.batch_size, dim=1):  # (S, B)
             xb = x.index_select(0, idx.reshape(-1)).view(*idx.shape, x.shape[1])
-            self.step(self.model, self.opt, xb, y.index_select(0, idx.reshape(-1)).view(idx.shape), None)
+            self.step(self.model, self.opt, xb, y.index_select(0, idx.reshape(-1)).view(idx.shape), self.noise)
 
     def eval_seconds(self, n: int) -> float:
         """Seconds to measure every seed's error on n images, as `train` does every epoch."""
@@ -230,15 +245,15 @@ def cost_matrix(args, device: torch.device) -> list[dict]:
         (u, a, m, N_TRAIN)
         for u in units
         for a in args.matrix_activations.split(",")
-        for m in ("backprop", "adversarial")
+        for m in args.matrix_methods.split(",")
     ]
     # The FGSM-transfer / Figure 2-3 nets: 2x400 ReLU on the training set without validation.
-    stages += [(400 if 400 in units else units[0], "relu", m, N_FIT) for m in ("backprop", "adversarial", "dropout")]
+    fit = ("backprop", "adversarial", "random", "dropout")
+    stages += [(400 if 400 in units else units[0], "relu", m, N_FIT) for m in fit]
     rows = []
     for u, a, method, n_train in stages:
-        r = Stacked(
-            config(u, a, EPS if method == "adversarial" else 0.0, range(S), B, method == "dropout"), x, y, order
-        )
+        eps, fields = METHODS[method]
+        r = Stacked(config(u, a, eps, range(S), B, method == "dropout", **fields), x, y, order)
         r.run(args.warmup)
         step = statistics.median(r.run(steps) / steps for _ in range(args.matrix_repeats))
         per_sample = (
@@ -494,6 +509,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--matrix", action="store_true", help="also time every MNIST training stage, project the protocol")
     ap.add_argument("--matrix-units", default="400,800,1200")
     ap.add_argument("--matrix-activations", default="logistic,tanh,relu")
+    ap.add_argument("--matrix-methods", default="backprop,adversarial,goodfellow,random,vat")
     ap.add_argument("--matrix-steps", type=int, default=200, help="steps per timed run (default 200)")
     ap.add_argument("--matrix-repeats", type=int, default=3, help="timed runs per stage (default 3)")
     ap.add_argument("--epochs", type=int, default=150, help="epochs of the projection (paper: 150)")

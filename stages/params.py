@@ -133,6 +133,7 @@ class AttackParams:
 class AutoAttackParams:
     eps: ListOf[NonNegFloat]
     images: PosInt | None
+    activations: Activations
 
 
 @_frozen

@@ -69,8 +69,9 @@ def warn_masking(pgd: dict, autoattack: dict) -> None:
             )
 
 
-def run(params: Params, models: dict, test) -> str:
-    """The CSV: one row per seed, attack (fgsm, pgd, autoattack) and eps, the error in percent."""
+def run(params: Params, models: dict, test, activation: str) -> str:
+    """The CSV: one row per seed, attack (fgsm, pgd, autoattack) and eps, the error in percent;
+    AutoAttack's rows only where `activation` (the nets') is one of robustness.autoattack.activations."""
     check_params(params)
     r = params.robustness
     n = len(test.y) if r.images is None else min(r.images, len(test.y))
@@ -80,7 +81,8 @@ def run(params: Params, models: dict, test) -> str:
     )
     aa = r.autoattack
     m = n if aa.images is None else min(aa.images, n)
-    aa_broken = autoattack_broken(models, x[:m], y[:m], aa.eps, params.seed_base) if aa.eps else {}
+    attack = aa.eps and activation in aa.activations
+    aa_broken = autoattack_broken(models, x[:m], y[:m], aa.eps, params.seed_base) if attack else {}
     warn_masking(broken, aa_broken)
     # Each seed's rows together, FGSM and PGD first (sorted is stable).
     rows = sorted(error_rows(broken) + error_rows(aa_broken), key=lambda row: list(models).index(row["seed"]))
@@ -94,7 +96,8 @@ def main(argv=None) -> None:
     check_params(params)
     with stage_errors("robustness"):
         test = load_mnist(args.data, "cpu").test
-        save_text(run(params, load_models(args.model, from_entry)[1], test), args.out)
+        blob, models = load_models(args.model, from_entry)
+        save_text(run(params, models, test, blob["model"]["activation"]), args.out)
 
 
 if __name__ == "__main__":

@@ -230,7 +230,12 @@ def test_stage_writes_autoattack_rows_beside_fgsm_and_pgd(tmp_path):
     the suite, all of it run, breaks none; at 0.45, all."""
     aa_eps = [0.25, 0.45]
     data, model, params, x, y = write_stage_inputs(
-        tmp_path, eps=[0.0, 0.25], pgd_steps=2, clip=True, images=None, autoattack={"eps": aa_eps, "images": N_AA}
+        tmp_path,
+        eps=[0.0, 0.25],
+        pgd_steps=2,
+        clip=True,
+        images=None,
+        autoattack={"eps": aa_eps, "images": N_AA, "activations": ["relu"]},
     )
     expected = {eps: closed_form_pct(x, y, eps, N_AA) for eps in aa_eps}
     assert expected == {0.25: 0.0, 0.45: 100.0}
@@ -250,8 +255,21 @@ def test_stage_writes_autoattack_rows_beside_fgsm_and_pgd(tmp_path):
             assert float(r["error_pct"]) == pytest.approx(expected[float(r["eps"])]), r
 
 
+def test_stage_attacks_only_the_listed_activations(tmp_path):
+    """The fixture nets are ReLU: with robustness.autoattack.activations [tanh] the stage writes
+    FGSM and PGD rows and no AutoAttack row."""
+    aa = {"eps": [0.45], "images": N_AA, "activations": ["tanh"]}
+    data, model, params, _, _ = write_stage_inputs(tmp_path, eps=[0.0], pgd_steps=2, clip=True, autoattack=aa)
+    out = tmp_path / "robustness.csv"
+    robustness.main(["--data", str(data), "--model", str(model), "--out", str(out), "--params", str(params)])
+    attacks = [r["attack"] for r in csv.DictReader(out.read_text().splitlines())]
+    assert attacks == ["fgsm", "pgd"] * 2
+
+
 def test_stage_refuses_autoattack_without_clipping_in_one_line(tmp_path, capsys):
-    data, model, params, _, _ = write_stage_inputs(tmp_path, clip=False, autoattack={"eps": [0.1], "images": 5})
+    data, model, params, _, _ = write_stage_inputs(
+        tmp_path, clip=False, autoattack={"eps": [0.1], "images": 5, "activations": ["relu"]}
+    )
     missing = tmp_path / "absent.pt"  # checked before any work: the data are never read
     with pytest.raises(SystemExit) as stop:
         robustness.main(
@@ -262,7 +280,7 @@ def test_stage_refuses_autoattack_without_clipping_in_one_line(tmp_path, capsys)
     assert "\n" not in message and "robustness.autoattack.eps" in message and "robustness.clip" in message
     # Off ([]), the unclipped threat model runs as before: FGSM and PGD rows only.
     data, model, params, _, _ = write_stage_inputs(
-        tmp_path, eps=[0.1], pgd_steps=2, clip=False, autoattack={"eps": [], "images": 5}
+        tmp_path, eps=[0.1], pgd_steps=2, clip=False, autoattack={"eps": [], "images": 5, "activations": ["relu"]}
     )
     out = tmp_path / "robustness.csv"
     robustness.main(["--data", str(data), "--model", str(model), "--out", str(out), "--params", str(params)])

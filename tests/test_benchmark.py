@@ -91,9 +91,12 @@ def test_matrix_lists_every_training_stage_and_a_projection(tmp_path, capsys):
     )
     text = out.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| train")]
-    # 2 widths x 2 activations x 2 methods, plus the three 2x400-style fit nets (here 2x8 relu).
-    assert len(rows) == 2 * 2 * 2 + 3
-    assert sum("| train-fit-" in r for r in rows) == 3 and "| train-fit-dropout | 2x8 relu | 50000 |" in text
+    # 2 widths x 2 activations x the 5 methods, plus the four 2x400-style fit nets (here 2x8 relu).
+    assert len(rows) == 2 * 2 * 5 + 4
+    for method in ("backprop", "adversarial", "goodfellow", "random", "vat"):
+        assert f"| train-{method} | 2x16 tanh | 60000 |" in text
+    assert sum("| train-fit-" in r for r in rows) == 4 and "| train-fit-dropout | 2x8 relu | 50000 |" in text
+    assert "| train-fit-random | 2x8 relu | 50000 |" in text
     assert re.search(
         r"Projected wall time of the MNIST protocol on this machine, 150 epochs, 2 seeds, "
         r"stages one after another: \d+\.\d h",
