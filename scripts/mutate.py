@@ -369,6 +369,13 @@ MUTANTS = (
         ("tests/test_report.py",),
     ),
     Mutant(
+        "the 'still learning' window is the reported one, not the one before it",
+        "stages/report.py",
+        'g["test_error"].iloc[-2 * w : -w].mean()',
+        'g["test_error"].iloc[-w:].mean()',
+        ("tests/test_report_stage.py",),
+    ),
+    Mutant(
         "a paper number mistyped",
         "advgrad/report/paper.yaml",
         "relu: {400: 0.83 ± 0.04",

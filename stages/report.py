@@ -94,6 +94,17 @@ def load(params: Params, runs: Path) -> tuple[Results, pd.DataFrame]:
                     {**keys, "seed": s, "metric": "converged_epoch", "value": converged_epoch(100 * g["train_error"])}
                     for s, g in df.sort_values("epoch").groupby("seed")
                 ]
+                w = p.last_epochs  # the window before the reported one: was the error still falling?
+                rows["table2"] += [
+                    {
+                        **keys,
+                        "seed": s,
+                        "metric": "window_before_pct",
+                        "value": 100 * g["test_error"].iloc[-2 * w : -w].mean(),
+                    }
+                    for s, g in df.sort_values("epoch").groupby("seed")
+                    if len(g) >= 2 * w
+                ]
         if (csv := runs / "robustness" / f"{key}.csv").exists():
             df = pd.read_csv(csv).rename(columns={"error_pct": "value"})  # seed, attack, eps, value, n_images
             rows["robustness"] += df.assign(**keys, metric="error_pct").to_dict("records")
@@ -104,7 +115,8 @@ def load(params: Params, runs: Path) -> tuple[Results, pd.DataFrame]:
     for ds in params.mnist.datasets:
         net = {"dataset": ds, "net": "relu-400", "activation": "relu", "units": 400}
         fit = (
-            _read_json(runs / f"{ds}-relu-400-{m}-fit" / "metrics.json") for m in ("backprop", "adversarial", "dropout")
+            _read_json(runs / f"{ds}-relu-400-{m}-fit" / "metrics.json")
+            for m in ("backprop", "adversarial", "random", "dropout")
         )
         trained += [m for m in fit if m is not None]
         # runs/attack: each target family's error per (source seed, target seed) pair

@@ -170,3 +170,29 @@ def test_a_configuration_not_in_params_does_not_leak_into_the_tables(runs):
     assert set(results["table2"]["mnist"]) == {"logistic-400", "tanh-400", "relu-400"}
     assert "goodfellow" not in results["table2"]["mnist"]["tanh-400"]
     assert set(results["robustness"]["mnist"]["tanh-400"]) == {"backprop", "adversarial"}
+
+
+def test_the_window_before_the_reported_one_and_the_still_learning_table(runs):
+    """At a reduced epoch count tables.md shows whether the error still fell: the seed-mean test
+    error of the `last_epochs` epochs before the reported window, read from curves.csv."""
+    _, runs = runs
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw.update(seeds=2)
+    raw["mnist"].update(units=[400, 800], epochs=4, last_epochs=2)
+    raw["cifar10"]["datasets"] = []
+    params = parse_params(raw)
+    # epochs 1-4: test error 5, 4, 3, 2 % (+ 1 point for seed 1): the window before is epochs 1-2
+    (runs / "mnist-relu-400-adversarial" / "curves.csv").write_text(
+        "epoch,seed,train_error,test_error,train_loss\n"
+        + "".join(f"{ep},{s},0.01,{(6 - ep + s) / 100},0.1\n" for s in (0, 1) for ep in (4, 3, 2, 1))
+    )
+    loaded, _ = report.load(params, runs)
+    t2 = loaded.tables["table2"]
+    before = t2[(t2["metric"] == "window_before_pct") & (t2["net"] == "relu-400") & (t2["method"] == "adversarial")]
+    assert dict(zip(before["seed"], before["value"])) == pytest.approx({0: 4.5, 1: 5.5})
+    text = render_tables(loaded)
+    assert "**Still learning at the end of the run** (4 of the paper's 150 epochs)" in text
+    # the reported window: metrics.json's 3.413 -+ 0.125, below 4.5 and 5.5 in both seeds
+    row = next(line for line in text.splitlines() if line.startswith("| mnist     | 2x400 ReLU | adversarial"))
+    assert [c.strip() for c in row.split("|")[4:-1]] == ["5.00", "3.41", "2 of 2"]
+    assert "The error fell in every seed in 1 of 1 nets and methods" in text

@@ -284,6 +284,27 @@ def _this_run(run: dict) -> str:
 # -------------------------------------------------------------------------------- sections
 
 
+def _still_falling(results: Results) -> dict | None:
+    """Per dataset, net and method: the seed-mean test error of the window before the reported one
+    (metric window_before_pct) and of the reported one, and in how many seeds it fell between them."""
+    t2, keys = _rows(results, "table2"), ["dataset", "net", "method", "seed"]
+    before = t2[t2["metric"] == "window_before_pct"]
+    if before.empty:
+        return None
+    both = before.merge(t2[t2["metric"] == "error_pct"], on=keys, suffixes=("_before", "_last"))
+    rows, every = [], 0
+    for (ds, net, m), g in sorted(
+        both.groupby(keys[:3]), key=lambda kv: (kv[0][0], net_order(kv[0][1]), list(METHOD_NAMES).index(kv[0][2]))
+    ):
+        fell = int((g["value_last"] < g["value_before"]).sum())
+        every += fell == len(g)
+        before_mean, last_mean = mean_std(g["value_before"])[0], mean_std(g["value_last"])[0]
+        rows.append([ds, ledger.net_name(net), METHOD_NAMES.get(m, m), pct(before_mean), pct(last_mean)])
+        rows[-1].append(f"{fell} of {len(g)}")
+    headers = ["dataset", "net", "method", "window before, %", "reported window, %", "seeds whose error fell"]
+    return {"table": _markdown(rows, headers), "every": every, "cells": len(rows)}
+
+
 def _baseline(by_net: dict, act: str) -> str:
     """Our back-prop cell for Table 1's 2x800 row of `act`: 2x800, or the widest width that ran."""
     widths = {split_net(n)[1] for n, e in by_net.items() if split_net(n)[0] == act and "backprop" in e}
@@ -471,6 +492,8 @@ def render_tables(results: Results) -> str:
         datasets=datasets,
         differences=_differences(run),
         this_run=_this_run(run),
+        still_falling=_still_falling(results),
+        paper_epochs=next(s.value for s in protocol.PROTOCOL if s.key == "mnist.epochs"),
         table1=_table1(s, datasets),
         table2={d: _table2(s, d) for d in each},
         attack={d: _attack(s, d) for d in each},
