@@ -28,6 +28,7 @@ from advgrad.report.tables import (
     KINDS,
     NOT_RUN,
     Results,
+    headline,
     metrics_json,
     render_tables,
     results_csv,
@@ -594,3 +595,33 @@ def test_autoattack_gets_its_column_its_image_count_and_the_masking_warning():
         if row.get("attack") == "autoattack" and row["metric"] == "error_pct":
             row["value"] = 8.5
     assert "PGD is far below AutoAttack" not in render_tables(small_results(tables))
+
+
+def test_headline_has_a_column_for_each_method_beyond_the_paper_that_ran():
+    """The README's results block: Goodfellow et al., the random-sign control and VAT each get a
+    column where they ran, in that order, with their own seeds' statistic."""
+    mnist = {"dataset": "mnist", **net("relu-400")}
+    rows = [
+        *seeds([1.2, 1.4], **mnist, method="backprop"),
+        *seeds([0.8, 1.0], **mnist, method="adversarial"),
+        *seeds([1.0, 1.2], **mnist, method="vat"),
+        *seeds([1.1, 1.3], **mnist, method="random"),
+    ]
+    text = headline(small_results({"table2": rows}))
+    (headers, table), *_ = markdown_tables(text)
+    assert headers[-2:] == ["ours random sign, ± sd", "ours VAT, ± sd"] and "Goodfellow" not in " ".join(headers)
+    assert table[0][-2:] == ["1.20 ± 0.14 (n=2)", "1.10 ± 0.14 (n=2)"]
+
+
+def test_headline_times_are_the_recorded_epoch_times():
+    """Medians over the nets per method, and the sum of every stage's epoch time x epochs."""
+    relu, tanh = ({"dataset": "mnist", **net(n), "metric": "seconds_per_epoch"} for n in ("relu-400", "tanh-400"))
+    timing = [
+        {**relu, "method": "backprop", "value": 30.0},
+        {**tanh, "method": "backprop", "value": 40.0},
+        {**relu, "method": "adversarial", "value": 50.0},
+        {**relu, "method": "vat", "value": 130.4},
+    ]
+    text = headline(small_results({"table2": small_tables()["table2"], "timing": timing}))
+    # 3 epochs (small_results): (30 + 40 + 50 + 130.4) * 3 / 3600 h
+    assert "back-prop 35 s, adversarial 50 s, VAT 130 s; the 4 Table 2 stages' epochs add up to 0.2 h." in text

@@ -516,24 +516,37 @@ def headline(results: Results, figures_dir: str = "reports/figures") -> str:
     robustness at a glance, and Figure 1; generated with the report so that it cannot drift."""
     s, run = summary(results), results.run
     ds = next(iter(run.get("datasets") or []), None)
+    by_net = s["table2"].get(ds, {})
+    beyond = [m for m in ("goodfellow", "random", "vat") if any(m in e for e in by_net.values())]  # those that ran
     rows = [
         [ledger.net_name(net), paper_stat(paper.TABLE2.get(split_net(net)))]
         + [_stat_cell(e.get("adversarial")), _stat_cell(e.get("backprop")), _difference_cell(e.get("difference"))]
-        + [_stat_cell(e.get("goodfellow"))]
-        for net, e in sorted(s["table2"].get(ds, {}).items(), key=lambda kv: net_order(kv[0]))
+        + [_stat_cell(e.get(m)) for m in beyond]
+        for net, e in sorted(by_net.items(), key=lambda kv: net_order(kv[0]))
     ]
     headers = ["net", "paper adversarial, the paper's ±", "ours adversarial, ± sd", "ours back-prop, ± sd"]
-    headers += ["adversarial − back-prop, ± 95 % half-width"]
+    headers += ["adversarial − back-prop, ± 95 % half-width"] + [f"ours {METHOD_NAMES[m]}, ± sd" for m in beyond]
     claims = ledger.ledger(results)
     direction = claims[claims["paper"].str.match("[<>] 0 ")]
+    timing = _rows(results, "timing", "seconds_per_epoch")
+    timing = timing[timing["dataset"] == ds]
+    epochs = (run.get("settings") or {}).get("mnist.epochs")
     return _render(
         "headline.md.j2",
+        epoch_seconds={
+            METHOD_NAMES[m]: f"{timing[timing['method'] == m]['value'].median():.0f}"
+            for m in METHOD_NAMES
+            if (timing["method"] == m).any()
+        },
+        stages=len(timing),
+        device=setting(prov["devices"]) if (prov := run.get("provenance")) and prov.get("devices") else NOT_RECORDED,
+        training_hours=f"{timing['value'].sum() * epochs / 3600:.1f}" if epochs and len(timing) else None,
         directions=_frame(direction[["claim", "ours", "run", "verdict"]]),
         verdict_counts=claims["verdict"].str.replace(r" \(.*", "", regex=True).value_counts().to_dict(),
         ds=ds,
         run=run,
         reduced=bool(_differences(run)[0]),
-        table=_markdown(rows, headers + ["ours Goodfellow et al., ± sd"]),
+        table=_markdown(rows, headers),
         attack=s["attack"].get(ds, {}),
         robust=s["robustness"].get(ds, {}).get(HEADLINE_NET, {}),
         figures_dir=figures_dir,
