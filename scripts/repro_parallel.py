@@ -1,14 +1,16 @@
 """Run dvc.yaml's stages side by side on a CPU, then record them with `dvc commit`.
 
 `dvc repro` runs one stage at a time, and one MNIST stage gains little from a second core (its
-mini-batches of 10 are too small to split well). This script runs every stage's own command,
+mini-batches of 10 are too small to split well); DVC's documented way to run stages side by side,
+one `dvc repro <target>` each, races for the repository lock (treeverse/dvc#10465). This script
+runs the commands of the stages `dvc status` finds changed, and of every stage downstream of one,
 `--jobs` at a time, each with one intra-op thread, starting a stage once the stages it depends on
-have finished (longest kinds first), and then `dvc commit -f` records deps, params and outs in
+have finished (the costliest kinds first); then `dvc commit -f` records deps, params and outs in
 dvc.lock as `dvc repro` would. A stage that fails stops the scheduling of new ones; nothing is
 committed then, and the stage's log is named.
 
-    python scripts/repro_parallel.py --jobs 2            # every stage of the current params.yaml
-    python scripts/repro_parallel.py --jobs 2 --dry      # the order it would run them in
+    python scripts/repro_parallel.py --jobs 2            # what `dvc repro` would run
+    python scripts/repro_parallel.py --jobs 2 --dry      # the stages, in an order it may run them
 
 Each stage's output goes to `logs/<stage>.log`; wall seconds per stage to `logs/stage_seconds.json`.
 """
@@ -32,13 +34,19 @@ def priority(name: str) -> int:
     return next((i for i, prefix in enumerate(FIRST) if name.startswith(prefix)), len(FIRST))
 
 
-def plan() -> tuple[dict[str, str], dict[str, set[str]]]:
-    """{stage: command}, {stage: the stages it depends on}, from dvc.yaml and params.yaml."""
+def plan(force: bool = False) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """{stage: command}, {stage: the stages to run that it depends on}, from dvc.yaml and
+    params.yaml: the stages `dvc status` finds changed (all with `force`) and those downstream."""
+    import networkx as nx
     from dvc.repo import Repo
 
-    graph = Repo(".").index.graph  # edges run from a stage to the stages it depends on
-    cmds = {s.addressing: s.cmd for s in graph.nodes if s.cmd}
-    needs = {s.addressing: {d.addressing for d in graph.successors(s) if d.cmd} for s in graph.nodes if s.cmd}
+    repo = Repo(".")
+    graph = repo.index.graph  # edges run from a stage to the stages it depends on
+    status = {} if force else repo.status()  # {stage: what changed}, for the changed stages only
+    changed = {s for s in graph.nodes if s.cmd and (force or s.addressing in status)}
+    run = changed | {s for c in changed for s in nx.ancestors(graph, c)}  # ancestors: what depends on it
+    cmds = {s.addressing: s.cmd for s in run if s.cmd}
+    needs = {s.addressing: {d.addressing for d in graph.successors(s) if d in run} for s in run if s.cmd}
     return cmds, needs
 
 
@@ -54,8 +62,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jobs", type=int, default=os.cpu_count(), help="stages at once (default: the CPU count)")
     ap.add_argument("--dry", action="store_true", help="print the stages in a valid order and stop")
+    ap.add_argument("--force", action="store_true", help="run every stage, changed or not")
     args = ap.parse_args(argv)
-    cmds, needs = plan()
+    cmds, needs = plan(args.force)
+    if not cmds:
+        print("every stage is up to date")
+        return 0
     logs = Path("logs")
     logs.mkdir(exist_ok=True)
     done: dict[str, float] = {}
