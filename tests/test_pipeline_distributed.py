@@ -24,7 +24,8 @@ TOY = {
     "robustness.eps": [0.0, 0.25],
     "robustness.pgd_steps": 2,
     "robustness.images": 20,
-    "robustness.autoattack": {"eps": [], "images": 20},
+    "robustness.autoattack.eps": [],
+    "robustness.autoattack.images": 20,
 }
 JOB = "train-adversarial@mnist-relu-16"
 

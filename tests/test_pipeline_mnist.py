@@ -37,7 +37,8 @@ TOY = {
     "robustness.eps": [0.0, 0.25],
     "robustness.pgd_steps": 3,
     "robustness.images": 50,
-    "robustness.autoattack": {"eps": [0.25], "images": 20},
+    "robustness.autoattack.eps": [0.25],
+    "robustness.autoattack.images": 20,
     "cifar10.datasets": [],
 }
 
