@@ -32,6 +32,7 @@ step, (b)'s adversarial/standard ratio of a step's time, and (b)'s adversarial G
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import resource
@@ -51,28 +52,19 @@ from advgrad.core.evaluation import error_rate
 from advgrad.core.io import save_text
 from advgrad.mnist.model import ACTIVATIONS, MLPConfig, StackedMLP, bce_loss, to_modules
 from advgrad.mnist.trainer import MnistConfig, make_step
+from stages.common import ROOT
+from stages.params import load_params
+from stages.train_mnist import build_config
 
 EPS = 0.08  # paper section 3
 LR = {"logistic": 0.5, "tanh": 0.01, "relu": 0.05}  # paper section 3 (params.yaml)
 DROPOUT = (0.2, 0.5)  # params.yaml mnist.dropout (Figure 2 net)
-# Each training method's eps and MnistConfig fields, as stages/train_mnist.py builds them from params.yaml.
-METHODS = {
-    "backprop": (0.0, {}),
-    "adversarial": (EPS, {}),
-    "goodfellow": (EPS, {"clean_weight": 0.5}),
-    "random": (EPS, {"direction": "random"}),
-    "vat": (0.0, {"direction": "vat", "vat": {"eps": 2.1, "xi": 1e-6, "iterations": 1, "weight": 1.0}}),
-    "dropout": (0.0, {}),
-}
 N_TRAIN, N_FIT, N_TEST = 60000, 50000, 10000  # MNIST training, fit (no validation), test
 FASTER = 1.15  # the layout rule: worker threads replace torch's own only if this much faster
 VARIANTS = {"a1": "(a) per-seed loop, 1 thread", "a": "(a) per-seed loop, default threads", "b": "(b) stacked module"}
 
 
-def config(
-    units: int, activation: str, eps: float, seeds, batch_size: int, dropout: bool = False, **method
-) -> MnistConfig:
-    """`method`: MnistConfig's method fields (clean_weight, direction, vat), as `METHODS` gives them."""
+def config(units: int, activation: str, eps: float, seeds, batch_size: int, dropout: bool = False) -> MnistConfig:
     mlp = MLPConfig((784, units, units, 10), activation, *(DROPOUT if dropout else (0.0, 0.0)))
     return MnistConfig(
         mlp,
@@ -82,7 +74,6 @@ def config(
         batch_size=batch_size,
         init_std=0.01,
         seeds=tuple(int(s) for s in seeds),
-        **method,
     )
 
 
@@ -250,10 +241,11 @@ def cost_matrix(args, device: torch.device) -> list[dict]:
     # The FGSM-transfer / Figure 2-3 nets: 2x400 ReLU on the training set without validation.
     fit = ("backprop", "adversarial", "random", "dropout")
     stages += [(400 if 400 in units else units[0], "relu", m, N_FIT) for m in fit]
+    params = load_params(ROOT / "params.yaml")  # each method's settings, as its training stage reads them
     rows = []
     for u, a, method, n_train in stages:
-        eps, fields = METHODS[method]
-        r = Stacked(config(u, a, eps, range(S), B, method == "dropout", **fields), x, y, order)
+        cfg = dataclasses.replace(build_config(params, a, u, method), epochs=1, batch_size=B, seeds=tuple(range(S)))
+        r = Stacked(cfg, x, y, order)
         r.run(args.warmup)
         step = statistics.median(r.run(steps) / steps for _ in range(args.matrix_repeats))
         per_sample = (

@@ -298,9 +298,8 @@ def _still_falling(results: Results) -> dict | None:
     ):
         fell = int((g["value_last"] < g["value_before"]).sum())
         every += fell == len(g)
-        before_mean, last_mean = mean_std(g["value_before"])[0], mean_std(g["value_last"])[0]
-        rows.append([ds, ledger.net_name(net), METHOD_NAMES.get(m, m), pct(before_mean), pct(last_mean)])
-        rows[-1].append(f"{fell} of {len(g)}")
+        means = [pct(g[f"value_{w}"].mean()) for w in ("before", "last")]
+        rows.append([ds, ledger.net_name(net), METHOD_NAMES.get(m, m), *means, f"{fell} of {len(g)}"])
     headers = ["dataset", "net", "method", "window before, %", "reported window, %", "seeds whose error fell"]
     return {"table": _markdown(rows, headers), "every": every, "cells": len(rows)}
 
