@@ -50,7 +50,8 @@ from advgrad.core.algorithm1 import adversarial_step
 from advgrad.core.dropout import use_generators
 from advgrad.core.evaluation import error_rate
 from advgrad.core.io import save_text
-from advgrad.mnist.model import ACTIVATIONS, MLPConfig, StackedMLP, bce_loss, to_modules
+from advgrad.core.names import ACTIVATIONS
+from advgrad.mnist.model import MLPConfig, StackedMLP, bce_loss, to_modules
 from advgrad.mnist.trainer import MnistConfig, make_step
 from stages.common import ROOT
 from stages.params import load_params

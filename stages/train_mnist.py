@@ -25,9 +25,10 @@ import torch
 
 from advgrad.core.checkpoint import save_models
 from advgrad.core.io import save_json
+from advgrad.core.names import NUM_CLASSES
 from advgrad.core.results import rounded, summarize, write_curves
 from advgrad.mnist.data import load_mnist
-from advgrad.mnist.model import NUM_CLASSES, MLPConfig, unstack
+from advgrad.mnist.model import MLPConfig, unstack
 from advgrad.mnist.trainer import MnistConfig, train
 from stages.common import (
     ResumeCheckpoint,

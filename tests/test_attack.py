@@ -7,9 +7,10 @@ from torch import nn
 from advgrad.evaluate.analysis import first_layer_weights, hidden_activations, zero_fractions
 from advgrad.evaluate.attack import (
     error_pct,
+    error_rows,
     fgsm_examples,
     pgd_examples,
-    robustness_errors,
+    robustness_broken,
     softmax_ce,
     transfer_errors,
     transfer_experiment,
@@ -51,7 +52,7 @@ def test_whitebox_fgsm_and_pgd_error_is_the_fraction_within_eps_of_the_boundary(
     samples with |x0| < eps are broken."""
     x, y = grid()
     closed_form = 100.0 * float((x[:, 0].abs() < eps).float().mean())
-    rows = robustness_errors({3: threshold_model()}, x, y, [eps], steps=40, step_size=0.03, clip=None)
+    rows = error_rows(robustness_broken({3: threshold_model()}, x, y, [eps], steps=40, step_size=0.03, clip=None))
     assert rows == [
         {"seed": 3, "attack": a, "eps": eps, "n_images": 40, "error_pct": pytest.approx(closed_form)}
         for a in ("fgsm", "pgd")
@@ -79,7 +80,7 @@ def test_pgd_is_at_least_as_strong_as_fgsm_on_a_nonlinear_net():
     x, y = torch.rand(200, 8), torch.randint(0, 3, (200,))
     rows = {
         (r["attack"], r["eps"]): r["error_pct"]
-        for r in robustness_errors({0: model}, x, y, [0.0, 0.05, 0.2], steps=20, step_size=0.02)
+        for r in error_rows(robustness_broken({0: model}, x, y, [0.0, 0.05, 0.2], steps=20, step_size=0.02))
     }
     assert rows[("fgsm", 0.0)] == rows[("pgd", 0.0)] == error_pct(model, x, y)
     for eps in (0.05, 0.2):

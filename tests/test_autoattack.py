@@ -23,12 +23,11 @@ from torch import nn
 
 from advgrad.core.checkpoint import save_models
 from advgrad.core.io import save_checked
-from advgrad.evaluate.attack import robustness_broken
+from advgrad.evaluate.attack import error_rows, robustness_broken
 from advgrad.evaluate.autoattack import (
     SQUARE_QUERIES,
     STEPS,
     autoattack_broken,
-    autoattack_errors,
     autoattack_examples,
     standard_suite,
 )
@@ -86,7 +85,7 @@ def test_suite_breaks_exactly_the_images_within_eps_of_the_boundary(offset):
     assert (adv - x).abs().amax(1).max() <= EPS + 1e-6
     assert adv.min() >= 0 and adv.max() <= 1
     torch.testing.assert_close(adv[~within], x[~within], rtol=0, atol=0)  # unbroken: returned as given
-    rows = autoattack_errors({7: model}, x, y, [0.0, EPS], n_queries=QUERIES, image_shape=IMAGE)
+    rows = error_rows(autoattack_broken({7: model}, x, y, [0.0, EPS], n_queries=QUERIES, image_shape=IMAGE))
     assert rows == [
         {"seed": 7, "attack": "autoattack", "eps": 0.0, "n_images": 30, "error_pct": 0.0},
         {"seed": 7, "attack": "autoattack", "eps": EPS, "n_images": 30, "error_pct": 50.0},
@@ -160,7 +159,7 @@ def test_two_calls_give_the_same_rows_and_leave_the_global_rng_alone():
         torch.manual_seed(caller_seed)
         before = torch.get_rng_state()
         adv = autoattack_examples(model, x, y, 0.05, seed=3, n_queries=QUERIES, image_shape=IMAGE)
-        rows = autoattack_errors({0: model}, x, y, [0.05], seed=3, n_queries=QUERIES, image_shape=IMAGE)
+        rows = error_rows(autoattack_broken({0: model}, x, y, [0.05], seed=3, n_queries=QUERIES, image_shape=IMAGE))
         assert torch.equal(torch.get_rng_state(), before)
         results.append((adv, rows))
     (adv_a, rows_a), (adv_b, rows_b) = results

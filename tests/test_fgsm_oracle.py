@@ -15,7 +15,8 @@ import torch.nn.functional as F
 import torchattacks
 
 from advgrad.core.adversarial import fgsm, fgsm_autograd, input_gradient
-from advgrad.mnist.model import ACTIVATIONS, MLPConfig, StackedMLP, bce_loss, to_modules
+from advgrad.core.names import ACTIVATIONS
+from advgrad.mnist.model import MLPConfig, StackedMLP, bce_loss, to_modules
 
 SIZES = (20, 16, 16, 10)
 SEEDS = (0, 1, 2)

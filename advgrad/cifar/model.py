@@ -27,8 +27,6 @@ from torch import nn
 from advgrad.core.dropout import SeededDropout
 from advgrad.core.names import CIFAR_ARCHS, NUM_CLASSES
 
-__all__ = ["CifarMLP", "CifarConvNet", "NO_DROPOUT", "build_model", "init_weights_", "from_entry", "apply_max_norm_"]
-
 NO_DROPOUT = {"input": 0.0, "conv": (0.0, 0.0, 0.0), "conv_position": "before_pool", "fc": 0.0}
 
 

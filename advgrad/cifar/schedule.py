@@ -33,8 +33,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 
-__all__ = ["Action", "HalvingSchedule"]
-
 
 class Action(enum.StrEnum):
     CONTINUE = "continue"  # train another epoch at the same learning rate

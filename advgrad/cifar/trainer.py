@@ -51,8 +51,6 @@ from advgrad.core.algorithm1 import adversarial_step
 from advgrad.core.results import summarize as summarize_curves
 from advgrad.core.training import fit
 
-__all__ = ["CifarConfig", "CURVE_COLUMNS", "train", "train_step", "make_optimizer", "summarize", "curve_rows"]
-
 CURVE_COLUMNS = ("epoch", "seed", "train_error", "test_error", "online_train_error", "lr")
 
 

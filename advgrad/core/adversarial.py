@@ -11,8 +11,6 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["fgsm", "input_gradient", "fgsm_autograd"]
-
 
 def fgsm(x: torch.Tensor, grad_x: torch.Tensor, eps: float, clip: tuple[float, float] | None = None) -> torch.Tensor:
     """z = x + eps * sign(grad_x), optionally clipped to the input range `clip`.

@@ -26,8 +26,6 @@ from torch import nn
 from advgrad.core.adversarial import fgsm, input_gradient
 from advgrad.core.dropout import per_seed
 
-__all__ = ["adversarial_step", "goodfellow_step", "random_sign", "random_step"]
-
 # (logits, labels) -> J: a scalar, or one J per seed (S,) for a stacked model
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

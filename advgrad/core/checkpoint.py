@@ -18,8 +18,6 @@ from torch import nn
 
 from advgrad.core.io import CorruptFileError, load_checked, save_checked
 
-__all__ = ["FORMAT", "save_models", "load_models"]
-
 FORMAT = 1
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["SeededDropout", "use_generators", "per_seed"]
-
 
 def per_seed(sample, x: torch.Tensor, generators: list[torch.Generator], stacked: bool) -> torch.Tensor:
     """`sample` (torch.rand, torch.randn) drawn in x's shape, dtype and device, seed by seed.

@@ -5,8 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["misclassified", "error_rate"]
-
 
 @torch.no_grad()
 def misclassified(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 2000) -> torch.Tensor:

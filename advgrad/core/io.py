@@ -29,22 +29,6 @@ from typing import Any
 
 import torch
 
-__all__ = [
-    "OutputError",
-    "CorruptFileError",
-    "atomic_path",
-    "staging_dir",
-    "save_json",
-    "save_text",
-    "save_torch",
-    "save_checked",
-    "load_checked",
-    "tensor_digest",
-    "Split",
-    "PrepareError",
-    "training_size",
-]
-
 CHECKSUM_KEY = "sha256"
 
 log = logging.getLogger("advgrad")

@@ -18,18 +18,6 @@ from matplotlib.figure import Figure
 
 from advgrad.core.io import atomic_path
 
-__all__ = [
-    "METHOD_COLORS",
-    "LINESTYLES",
-    "DPI",
-    "new_figure",
-    "save_figure",
-    "legend_outside",
-    "style_legend",
-    "as_numpy",
-    "ordered",
-]
-
 METHOD_COLORS = {
     "backprop": "C0",
     "adversarial": "C3",

@@ -10,8 +10,6 @@ from pathlib import Path
 
 from advgrad.core.io import save_text
 
-__all__ = ["summarize", "rounded", "curves_csv", "write_curves"]
-
 DIGITS = 4  # percentages: the test set resolves 0.01 %, a mean over seeds and epochs a bit more
 
 

@@ -8,8 +8,6 @@ from collections.abc import Mapping, Sequence
 
 from scipy import stats as _scipy_stats
 
-__all__ = ["mean_std", "paired_difference"]
-
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof 1; 0.0 for a single value)."""

@@ -30,8 +30,6 @@ from torch import Tensor, nn
 from advgrad.core.dropout import use_generators
 from advgrad.core.evaluation import error_rate
 
-__all__ = ["Step", "stream_seed", "fit"]
-
 # (model, optimizer, x, y, rng) -> (logits, loss): one update; loss is a scalar or one per seed
 # (S,); rng: one device generator per seed for what the step itself draws (the random control)
 Step = Callable[[nn.Module, torch.optim.Optimizer, Tensor, Tensor, list[torch.Generator]], tuple[Tensor, Tensor]]

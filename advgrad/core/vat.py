@@ -35,8 +35,6 @@ from torch.func import functional_call
 
 from advgrad.core.dropout import SeededDropout, per_seed
 
-__all__ = ["bernoulli_kl", "softmax_kl", "unit_per_example", "virtual_adversarial_direction", "vat_step"]
-
 # (logits, labels) -> J: a scalar, or one J per seed (S,) for a stacked model
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # (held-constant logits, logits) -> D per example: (..., B), summed over the output units

@@ -10,8 +10,6 @@ from torch import nn
 
 from advgrad.mnist.model import Standardize
 
-__all__ = ["hidden_activations", "zero_fractions", "sparsity", "first_layer_weights"]
-
 
 @torch.no_grad()
 def hidden_activations(model: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:

@@ -17,19 +17,6 @@ from advgrad.core.evaluation import misclassified
 from advgrad.core.stats import mean_std
 from advgrad.mnist.model import bce_loss
 
-__all__ = [
-    "fgsm_examples",
-    "pgd_examples",
-    "error_pct",
-    "transfer_pairs",
-    "transfer_errors",
-    "transfer_experiment",
-    "softmax_ce",
-    "robustness_broken",
-    "robustness_errors",
-    "error_rows",
-]
-
 
 def fgsm_examples(
     model: nn.Module,
@@ -165,7 +152,7 @@ def pgd_examples(
 
 
 @torch.no_grad()
-def _wrong(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def wrong(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return model(x).argmax(-1) != y
 
 
@@ -193,14 +180,14 @@ def robustness_broken(
     for model_seed, model in models.items():
         g = torch.Generator().manual_seed(seed)
         for eps in eps_grid:
-            fgsm, pgd = _wrong(model, x, y), _wrong(model, x, y)
+            fgsm, pgd = wrong(model, x, y), wrong(model, x, y)
             if eps > 0:
                 for objective in (bce_loss, softmax_ce):
-                    fgsm |= _wrong(model, fgsm_examples(model, x, y, eps, clip, objective), y)
+                    fgsm |= wrong(model, fgsm_examples(model, x, y, eps, clip, objective), y)
                     for _ in range(restarts):
                         start = (torch.rand(x.shape, generator=g) * 2 - 1) * eps
                         adv = pgd_examples(model, x, y, eps, steps, step_size, clip, objective, start)
-                        pgd |= _wrong(model, adv, y)
+                        pgd |= wrong(model, adv, y)
             broken[(model_seed, "fgsm", float(eps))] = fgsm
             broken[(model_seed, "pgd", float(eps))] = pgd
     return broken
@@ -212,9 +199,3 @@ def error_rows(broken: Mapping[tuple[int, str, float], torch.Tensor]) -> list[di
         dict(seed=seed, attack=attack, eps=eps, n_images=len(b), error_pct=100.0 * int(b.sum()) / len(b))
         for (seed, attack, eps), b in broken.items()
     ]
-
-
-def robustness_errors(*args, **kwargs) -> list[dict]:
-    """White-box error (%) of each model under FGSM and PGD at each eps, given the arguments of
-    `robustness_broken`: rows {"seed", "attack", "eps", "error_pct", "n_images"}."""
-    return error_rows(robustness_broken(*args, **kwargs))

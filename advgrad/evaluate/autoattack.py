@@ -30,18 +30,7 @@ import torch
 import torchattacks
 from torch import nn
 
-from advgrad.evaluate.attack import error_rows
-
-__all__ = [
-    "STEPS",
-    "SQUARE_QUERIES",
-    "MNIST_IMAGE",
-    "ImageInput",
-    "standard_suite",
-    "autoattack_examples",
-    "autoattack_broken",
-    "autoattack_errors",
-]
+from advgrad.evaluate.attack import wrong
 
 STEPS = 100  # APGD-CE, APGD-T and FAB-T iterations of the standard version
 SQUARE_QUERIES = 5000  # Square's query budget in the standard version
@@ -117,11 +106,6 @@ def autoattack_examples(
     return adv
 
 
-@torch.no_grad()
-def _wrong(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return model(x).argmax(-1) != y
-
-
 def autoattack_broken(
     models: Mapping[int, nn.Module],
     x: torch.Tensor,
@@ -138,19 +122,5 @@ def autoattack_broken(
     for model_seed, model in models.items():
         for eps in eps_list:
             adv = autoattack_examples(model, x, y, eps, seed, n_queries, image_shape)
-            broken[(model_seed, "autoattack", float(eps))] = _wrong(model, x, y) | _wrong(model, adv, y)
+            broken[(model_seed, "autoattack", float(eps))] = wrong(model, x, y) | wrong(model, adv, y)
     return broken
-
-
-def autoattack_errors(
-    models: Mapping[int, nn.Module],
-    x: torch.Tensor,
-    y: torch.Tensor,
-    eps_list: Sequence[float],
-    seed: int = 0,
-    n_queries: int = SQUARE_QUERIES,
-    image_shape: Sequence[int] = MNIST_IMAGE,
-) -> list[dict]:
-    """Error (%) of each model under the standard suite at each eps (`autoattack_broken`): rows
-    {"seed", "attack": "autoattack", "eps", "error_pct", "n_images"}, the rows of FGSM and PGD."""
-    return error_rows(autoattack_broken(models, x, y, eps_list, seed, n_queries, image_shape))

@@ -14,8 +14,6 @@ from matplotlib.figure import Figure
 
 from advgrad.core.plotting import as_numpy, legend_outside, new_figure, ordered, save_figure
 
-__all__ = ["weight_mosaic", "plot_weight_tiles", "plot_activation_histograms"]
-
 METHODS = ("backprop", "adversarial", "dropout")  # the paper's left-to-right order (Figures 2, 3)
 SIDE = 28  # MNIST images are 28x28 = 784 pixels
 

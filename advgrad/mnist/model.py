@@ -21,21 +21,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from advgrad.core.dropout import SeededDropout
-from advgrad.core.names import ACTIVATIONS, NUM_CLASSES
-
-__all__ = [
-    "ACTIVATIONS",
-    "NUM_CLASSES",
-    "INPUT_RANGE",
-    "MLPConfig",
-    "Standardize",
-    "build_mlp",
-    "from_entry",
-    "bce_loss",
-    "StackedMLP",
-    "unstack",
-    "to_modules",
-]
 
 INPUT_RANGE = (0.0, 1.0)  # pixels scaled to [0, 1] (section 3): the clip range of x + mu
 _MODULES = {"logistic": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
@@ -63,15 +48,6 @@ class MLPConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "sizes", tuple(self.sizes))
-        if len(self.sizes) < 2 or any(int(n) != n or n <= 0 for n in self.sizes):
-            raise ValueError(f"MLPConfig.sizes = {self.sizes!r}: need at least two positive integers")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"MLPConfig.activation = {self.activation!r}: allowed: {', '.join(ACTIVATIONS)}")
-        for name in ("dropout_input", "dropout_hidden"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"MLPConfig.{name} = {getattr(self, name)!r}: need a probability in [0, 1)")
-        if not self.input_std > 0:
-            raise ValueError(f"MLPConfig.input_std = {self.input_std!r}: need a positive number")
 
     @property
     def standardizes(self) -> bool:

@@ -21,8 +21,6 @@ from advgrad.core.training import fit
 from advgrad.core.vat import vat_step
 from advgrad.mnist.model import MLPConfig, StackedMLP, bce_loss, input_range
 
-__all__ = ["MnistConfig", "make_step", "train"]
-
 
 @dataclass(frozen=True)
 class MnistConfig:
@@ -45,31 +43,14 @@ class MnistConfig:
     direction: str = "adversarial"
     vat: dict | None = None  # params.yaml's mnist.vat: eps, xi, iterations, weight
 
-    def __post_init__(self):
-        checks = [
-            (self.lr > 0, "lr", "a positive number"),
-            (self.eps >= 0, "eps", "a number >= 0"),
-            (self.epochs > 0, "epochs", "a positive integer"),
-            (self.batch_size > 0, "batch_size", "a positive integer"),
-            (self.init_std > 0, "init_std", "a positive number"),
-            (0 <= self.clean_weight < 1, "clean_weight", "a number in [0, 1)"),
-            (self.direction in ("adversarial", "random", "vat"), "direction", "adversarial, random or vat"),
-            ((self.direction == "vat") == (self.vat is not None), "vat", "settings exactly when direction is vat"),
-            (
-                len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds),
-                "seeds",
-                "a non-empty tuple of distinct integers",
-            ),
-        ]
-        for ok, name, allowed in checks:
-            if not ok:
-                raise ValueError(f"MnistConfig.{name} = {getattr(self, name)!r}: need {allowed}")
-
 
 def make_step(cfg: MnistConfig) -> Callable:
     """The update of the configuration's method: Algorithm 1 (eps = 0: back-propagation),
     Goodfellow et al.'s objective where `clean_weight` > 0 and eps > 0, or the random-sign
-    control where `direction` is "random", VAT where it is "vat"."""
+    control where `direction` is "random", VAT where it is "vat". The values themselves were
+    validated with params.yaml (stages.params), once."""
+    if cfg.direction not in ("adversarial", "random", "vat"):
+        raise ValueError(f"MnistConfig.direction = {cfg.direction!r}: allowed: adversarial, random, vat")
     if cfg.direction == "vat":
         return partial(_vat, **cfg.vat)
     clip = input_range(cfg.mlp) if cfg.clip else None
