@@ -51,31 +51,24 @@ from advgrad.core.dropout import use_generators
 from advgrad.core.evaluation import error_rate
 from advgrad.core.io import save_text
 from advgrad.core.names import ACTIVATIONS
-from advgrad.mnist.model import MLPConfig, StackedMLP, bce_loss, to_modules
+from advgrad.mnist.model import StackedMLP, bce_loss, to_modules
 from advgrad.mnist.trainer import MnistConfig, make_step
 from stages.common import ROOT
 from stages.params import load_params
 from stages.train_mnist import build_config
 
-EPS = 0.08  # paper section 3
-LR = {"logistic": 0.5, "tanh": 0.01, "relu": 0.05}  # paper section 3 (params.yaml)
-DROPOUT = (0.2, 0.5)  # params.yaml mnist.dropout (Figure 2 net)
+PARAMS = load_params(ROOT / "params.yaml")  # the settings every stage reads (the paper's, section 3)
+EPS = PARAMS.eps
 N_TRAIN, N_FIT, N_TEST = 60000, 50000, 10000  # MNIST training, fit (no validation), test
 FASTER = 1.15  # the layout rule: worker threads replace torch's own only if this much faster
 VARIANTS = {"a1": "(a) per-seed loop, 1 thread", "a": "(a) per-seed loop, default threads", "b": "(b) stacked module"}
 
 
-def config(units: int, activation: str, eps: float, seeds, batch_size: int, dropout: bool = False) -> MnistConfig:
-    mlp = MLPConfig((784, units, units, 10), activation, *(DROPOUT if dropout else (0.0, 0.0)))
-    return MnistConfig(
-        mlp,
-        lr=LR[activation],
-        eps=eps,
-        epochs=1,
-        batch_size=batch_size,
-        init_std=0.01,
-        seeds=tuple(int(s) for s in seeds),
-    )
+def config(units: int, activation: str, eps: float, seeds, batch_size: int) -> MnistConfig:
+    """The training stage's configuration of the net (stages.train_mnist.build_config), at `eps`
+    (0: back-propagation), one epoch of `batch_size` over `seeds`."""
+    cfg = build_config(PARAMS, activation, units, "adversarial" if eps > 0 else "backprop")
+    return dataclasses.replace(cfg, eps=eps, epochs=1, batch_size=batch_size, seeds=tuple(int(s) for s in seeds))
 
 
 def timed(device: torch.device, fn, *args) -> float:
@@ -242,7 +235,7 @@ def cost_matrix(args, device: torch.device) -> list[dict]:
     # The FGSM-transfer / Figure 2-3 nets: 2x400 ReLU on the training set without validation.
     fit = ("backprop", "adversarial", "random", "dropout")
     stages += [(400 if 400 in units else units[0], "relu", m, N_FIT) for m in fit]
-    params = load_params(ROOT / "params.yaml")  # each method's settings, as its training stage reads them
+    params = PARAMS  # each method's settings, as its training stage reads them
     rows = []
     for u, a, method, n_train in stages:
         cfg = dataclasses.replace(build_config(params, a, u, method), epochs=1, batch_size=B, seeds=tuple(range(S)))
