@@ -38,9 +38,13 @@ def plan(force: bool = False) -> tuple[dict[str, str], dict[str, set[str]]]:
     """{stage: command}, {stage: the stages to run that it depends on}, from dvc.yaml and
     params.yaml: the stages `dvc status` finds changed (all with `force`) and those downstream."""
     import networkx as nx
+    from dvc.exceptions import NotDvcRepoError
     from dvc.repo import Repo
 
-    repo = Repo(".")
+    try:
+        repo = Repo(".")
+    except NotDvcRepoError as err:
+        raise SystemExit(f"repro_parallel: {err}; run it from the repository root") from None
     graph = repo.index.graph  # edges run from a stage to the stages it depends on
     status = {} if force else repo.status()  # {stage: what changed}, for the changed stages only
     changed = {s for s in graph.nodes if s.cmd and (force or s.addressing in status)}

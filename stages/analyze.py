@@ -21,12 +21,10 @@ import torch
 from advgrad.core.checkpoint import load_models
 from advgrad.core.io import save_json
 from advgrad.evaluate.analysis import first_layer_weights, hidden_activations, sparsity
-from advgrad.evaluate.figures import plot_activation_histograms, plot_weight_tiles
+from advgrad.evaluate.figures import METHODS, plot_activation_histograms, plot_weight_tiles
 from advgrad.mnist.data import load_mnist
 from advgrad.mnist.model import from_entry
 from stages.common import cli, stage_errors
-
-METHODS = ("backprop", "adversarial", "dropout")
 
 
 def run(models: dict[str, dict], x: torch.Tensor, out: Path) -> dict:

@@ -73,3 +73,9 @@ def test_a_failing_stage_commits_nothing(project):
     out = repro_parallel(project, "--jobs", "1")
     assert out.returncode == 1 and "stage c failed: see logs/c.log; nothing committed" in out.stderr
     assert not (project / "dvc.lock").exists()
+
+
+def test_outside_a_dvc_repository_it_stops_in_one_line(tmp_path):
+    out = repro_parallel(tmp_path, "--dry")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("repro_parallel: you are not inside of a DVC repository")
