@@ -23,17 +23,7 @@ from advgrad.cifar.trainer import CURVE_COLUMNS, CifarConfig, curve_rows, summar
 from advgrad.core.checkpoint import save_models
 from advgrad.core.io import save_json
 from advgrad.core.results import rounded, write_curves
-from stages.common import (
-    ResumeCheckpoint,
-    cli,
-    file_md5,
-    interruptible,
-    progress,
-    provenance,
-    resolve_device,
-    stage_errors,
-    stopped,
-)
+from stages import common
 from stages.params import CIFAR_ARCHS, CIFAR_METHODS, CIFAR_PREPS, Params
 
 STAGE = "train-cifar"
@@ -51,7 +41,7 @@ def stage_config(params: Params, arch: str, prep: str, method: str, data_path: P
         "prep": prep,
         "method": method,
         "train_size": params.cifar10.train_size,
-        "data_md5": file_md5(data_path),
+        "data_md5": common.file_md5(data_path),
         "train": dataclasses.asdict(CifarConfig.of_cell(params, arch, method)),
     }
 
@@ -67,7 +57,7 @@ def run(
     device: torch.device,
     model_path: Path,
     run_dir: Path,
-    checkpoint: ResumeCheckpoint | None = None,
+    checkpoint: common.ResumeCheckpoint | None = None,
 ) -> dict:
     """Train all seeds of `config` on `data` (a CifarData), write the outputs, return metrics."""
     prep = data.meta.get("prep")
@@ -95,7 +85,7 @@ def run(
         log.info("%s: resuming after %d finished seeds", name, len(state["runs"]))
     # The bar counts epochs against the upper bound max_epochs per seed; a seed that stops early
     # skips its remaining epochs.
-    with progress(len(tc.seeds) * tc.max_epochs, name, initial=done) as bar:
+    with common.progress(len(tc.seeds) * tc.max_epochs, name, initial=done) as bar:
 
         def on_epoch(state: dict, seconds: float) -> None:
             if checkpoint is not None:
@@ -109,18 +99,18 @@ def run(
             bar.update(1 if state["current"] is not None else tc.max_epochs - p["epoch"] + 1)
 
         try:
-            with interruptible():
+            with common.interruptible():
                 state = train(tc, train_x, train_y, test_x, test_y, state=state, on_epoch=on_epoch)
         except KeyboardInterrupt as err:
             last = checkpoint.last_saved if checkpoint is not None else None
             where = last and f"seed {_last(last)['seed']} epoch {_last(last)['epoch']} is saved in {checkpoint.path}"
-            raise stopped(name, err, where) from None
+            raise common.stopped(name, err, where) from None
 
     metrics = {
         **rounded(summarize(state)),
         "n_train": n,
         "data_verified": bool(data.meta.get("verified", False)),
-        "provenance": provenance(device),
+        "provenance": common.provenance(device),
     }
     save_models(
         model_path,
@@ -141,11 +131,11 @@ def run(
 
 def main(argv: list[str] | None = None) -> None:
     choices = ("--arch", CIFAR_ARCHS), ("--prep", CIFAR_PREPS), ("--method", CIFAR_METHODS)
-    args, params = cli(__doc__, argv, *choices, "--data", "--model", "--run-dir")
-    device, cell = resolve_device(params.device), f"{args.arch}-{args.prep}-{args.method}"
-    with stage_errors(f"{STAGE}@{cell}"):
+    args, params = common.cli(__doc__, argv, *choices, "--data", "--model", "--run-dir")
+    device, cell = common.resolve_device(params.device), f"{args.arch}-{args.prep}-{args.method}"
+    with common.stage_errors(f"{STAGE}@{cell}"):
         config = stage_config(params, args.arch, args.prep, args.method, args.data)
-        checkpoint = ResumeCheckpoint(f"{STAGE}-{cell}", config, "train_cifar")
+        checkpoint = common.ResumeCheckpoint(f"{STAGE}-{cell}", config, "train_cifar")
         run(config, load_cifar(args.data, device), device, args.model, args.run_dir, checkpoint)
 
 

@@ -30,17 +30,7 @@ from advgrad.core.results import rounded, summarize, write_curves
 from advgrad.mnist.data import load_mnist
 from advgrad.mnist.model import MLPConfig, unstack
 from advgrad.mnist.trainer import MnistConfig, train
-from stages.common import (
-    ResumeCheckpoint,
-    cli,
-    file_md5,
-    interruptible,
-    progress,
-    provenance,
-    resolve_device,
-    stage_errors,
-    stopped,
-)
+from stages import common
 from stages.params import ACTIVATIONS, MNIST_DATASETS, Params
 
 log = logging.getLogger("advgrad.train")
@@ -88,14 +78,20 @@ def input_stats(params: Params, split: str, data) -> tuple[float, float]:
 
 
 def run(
-    cfg: MnistConfig, train_split, test_split, device, name: str, resume: ResumeCheckpoint | None = None, times=None
+    cfg: MnistConfig,
+    train_split,
+    test_split,
+    device,
+    name: str,
+    resume: common.ResumeCheckpoint | None = None,
+    times=None,
 ) -> dict:
     """Train (resuming if a checkpoint exists) and return the final trainer state; each epoch's
     wall time (seconds, this process's epochs only) is appended to `times` if given."""
     state = resume.load() if resume else None
     if state is not None:
         log.info("%s: resuming after epoch %d", name, state["epoch"])
-    bar = progress(cfg.epochs, name, initial=state["epoch"] if state else 0)
+    bar = common.progress(cfg.epochs, name, initial=state["epoch"] if state else 0)
 
     def on_epoch(state, seconds):
         rows = [r for r in state["curves"] if r["epoch"] == state["epoch"]]
@@ -110,14 +106,14 @@ def run(
             resume.save(state)
 
     try:
-        with interruptible():
+        with common.interruptible():
             splits = ((train_split.x, train_split.y), (test_split.x, test_split.y))
             state = train(cfg, *splits, device, state=state, on_epoch=on_epoch)
     except FloatingPointError as err:  # the trainer names seed and epoch
         raise SystemExit(f"{name}: {err}") from None
     except KeyboardInterrupt as err:
         saved = resume.last_saved if resume else None
-        raise stopped(
+        raise common.stopped(
             name, err, f"epoch {saved['epoch']} of {cfg.epochs} is saved in {resume.path}" if saved else None
         ) from None
     finally:
@@ -140,20 +136,20 @@ def write_outputs(cfg: MnistConfig, state: dict, metrics: dict, meta: dict, mode
 def main(argv=None) -> None:
     methods, activations = ("--method", METHODS), ("--activation", ACTIVATIONS)
     options = (methods, ("--split", SPLITS), ("--dataset", MNIST_DATASETS), activations, ("--units", int))
-    args, params = cli(__doc__, argv, *options, "--data", "--model", "--run-dir")
-    device = resolve_device(params.device)
+    args, params = common.cli(__doc__, argv, *options, "--data", "--model", "--run-dir")
+    device = common.resolve_device(params.device)
     name = f"train-{args.method}-{args.split}:{args.dataset}-{args.activation}-{args.units}"
-    with stage_errors(name):
+    with common.stage_errors(name):
         data = load_mnist(args.data, device)
         train_split = data.train if args.split == "train" else data.fit
         cfg = build_config(params, args.activation, args.units, args.method, input_stats(params, args.split, data))
         meta = {"method": args.method, "split": args.split, "dataset": args.dataset}
-        resume = ResumeCheckpoint(
+        resume = common.ResumeCheckpoint(
             f"{args.dataset}-{args.activation}-{args.units}-{args.method}-{args.split}",
             {
                 "config": dataclasses.asdict(cfg),
                 **meta,
-                "data_md5": file_md5(args.data),
+                "data_md5": common.file_md5(args.data),
                 # the thread count can change float rounding in the kernels
                 "device": str(device),
                 "threads": torch.get_num_threads(),
@@ -168,7 +164,9 @@ def main(argv=None) -> None:
             "n_train": len(train_split.y),
             "data_verified": bool(data.meta.get("verified", False)),
             # the median epoch (the first one warms up); the claims ledger's "roughly 70 %" extra time
-            "provenance": provenance(device, seconds_per_epoch=round(statistics.median(times), 3) if times else None),
+            "provenance": common.provenance(
+                device, seconds_per_epoch=round(statistics.median(times), 3) if times else None
+            ),
         }
         write_outputs(cfg, state, metrics, meta, args.model, args.run_dir)
         resume.clear()
