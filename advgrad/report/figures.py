@@ -26,8 +26,6 @@ from advgrad.core.plotting import (
     style_legend,
 )
 
-__all__ = ["plot_error_curves", "plot_robustness", "percent_axis", "plot_tables", "PLOT_NAMES"]
-
 PLOT_NAMES = {  # dvc plots series
     "backprop": "back-prop",
     "adversarial": "adversarial",

@@ -20,8 +20,6 @@ from advgrad.core.stats import mean_std
 from advgrad.report import paper, protocol
 from advgrad.report.verdicts import LEVEL, bound_verdict, direction_verdict, t_interval, value_verdict
 
-__all__ = ["MARGIN", "TOLERANCE", "CONVERGED_PCT", "converged_epoch", "ledger"]
-
 ACT_NAMES = {"logistic": "logistic", "tanh": "tanh", "relu": "ReLU"}  # as the paper prints them
 METHOD_NAMES = {
     "backprop": "back-prop",
