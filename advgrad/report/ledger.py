@@ -139,19 +139,11 @@ class _Run:
     """The run's per-seed rows, looked up by key."""
 
     def __init__(self, results):
-        self.run, self.tables = results.run, results.tables
+        self.results, self.run, self.tables = results, results.run, results.tables
         self.settings = self.run.get("settings") or {}
 
     def rows(self, kind: str, metric: str = "error_pct", **keys) -> pd.DataFrame:
-        df = self.tables.get(kind)
-        if df is None or df.empty:
-            return pd.DataFrame(columns=["dataset", "net", "method", "seed", "source_seed", "eps", "layer", "value"])
-        mask = (df["metric"] == metric) & df["value"].notna()
-        for key, value in keys.items():
-            if key not in df:
-                return df[mask & False]
-            mask &= df[key].astype(str) == str(value)
-        return df[mask]
+        return self.results.rows(kind, metric, **keys)
 
     def by_seed(self, kind: str, metric: str = "error_pct", **keys) -> dict:
         rows = self.rows(kind, metric, **keys)
