@@ -25,14 +25,9 @@ from advgrad.core.plotting import (
     save_figure,
     style_legend,
 )
+from advgrad.report.ledger import METHOD_NAMES
 
-PLOT_NAMES = {  # dvc plots series
-    "backprop": "back-prop",
-    "adversarial": "adversarial",
-    "goodfellow": "Goodfellow",
-    "random": "random sign",
-    "vat": "VAT",
-}
+PLOT_NAMES = METHOD_NAMES | {"goodfellow": "Goodfellow"}  # dvc plots series
 CURVE_SERIES = [f"{PLOT_NAMES[m]} {s}" for m in PLOT_NAMES for s in ("test", "train", "test seed-min", "test seed-max")]
 ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD", "autoattack": "AutoAttack"}
 ROBUSTNESS_SERIES = [

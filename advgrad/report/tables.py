@@ -242,9 +242,8 @@ def _differences(run: dict) -> tuple[list[str], list[str], list[str], list[str]]
         if row.key in protocol.SCOPE:
             scope.append(text)
         else:
-            (reduced if row.reduction else paper_changes if row.source == protocol.PAPER else default_changes).append(
-                text
-            )
+            changes = reduced if row.reduction else paper_changes if row.source == protocol.PAPER else default_changes
+            changes.append(text)
     return reduced, paper_changes, default_changes, scope
 
 
