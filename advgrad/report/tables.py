@@ -354,12 +354,9 @@ def _attack(s: dict, dataset: str | None) -> str:
     rows = []
     for eps in sorted(set(refs) | set(ours), key=float):
         ref, e = refs.get(eps), ours.get(eps, {})
-        rows.append(
-            [eps]
-            + ([_whole_pct(ref.backprop_pct), _whole_pct(ref.adversarial_pct)] if ref else [NO_COUNTERPART] * 2)
-            + [cell(e.get(f"{m}_pct"), e.get(f"{m}_std_pct")) for m in ("backprop", "adversarial", "random")]
-            + [str(int(e["n_pairs"])) if "n_pairs" in e else NOT_RUN]
-        )
+        paper_cells = [_whole_pct(ref.backprop_pct), _whole_pct(ref.adversarial_pct)] if ref else [NO_COUNTERPART] * 2
+        ours_cells = [cell(e.get(f"{m}_pct"), e.get(f"{m}_std_pct")) for m in ("backprop", "adversarial", "random")]
+        rows.append([eps, *paper_cells, *ours_cells, str(int(e["n_pairs"])) if "n_pairs" in e else NOT_RUN])
     headers = ["eps", "paper back-prop", "paper adversarial", "ours back-prop, ± sd", "ours adversarial, ± sd"]
     headers += ["ours random sign, ± sd (beyond the paper)", "n pairs"]
     return _markdown(rows, headers)
@@ -371,13 +368,10 @@ def _sparsity(s: dict, dataset: str | None) -> str:
     n_layers = max((len(v) for v in per_layer.values()), default=0)
     rows = []
     for m in ("backprop", "adversarial"):
-        overall, layers = e.get(f"{m}_zero_frac"), per_layer.get(m) or []
-        rows.append(
-            [m, _whole_pct(100 * paper.SPARSITY[m]), NOT_RUN if overall is None else pct(100 * overall)]
-            + [pct(100 * z) for z in layers]
-            + [NOT_RUN] * (n_layers - len(layers))
-            + [NOT_RUN if figure.get(m) is None else pct(100 * figure[m])]
-        )
+        overall, shown = (NOT_RUN if v is None else pct(100 * v) for v in (e.get(f"{m}_zero_frac"), figure.get(m)))
+        layers = [pct(100 * z) for z in per_layer.get(m) or []]
+        layers += [NOT_RUN] * (n_layers - len(layers))
+        rows.append([m, _whole_pct(100 * paper.SPARSITY[m]), overall, *layers, shown])
     headers = ["method", "paper zeros %", "ours zeros % (mean over seeds)"]
     headers += [f"ours layer {i + 1} %" for i in range(n_layers)]
     return _markdown(rows, headers + [f"ours zeros %, seed {setting(e.get('figure_seed'))} (Figure 3)"])
