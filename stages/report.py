@@ -25,6 +25,7 @@ from advgrad.core.io import save_json, save_text
 from advgrad.report import tables
 from advgrad.report.figures import plot_error_curves, plot_robustness, plot_tables
 from advgrad.report.ledger import converged_epoch
+from advgrad.report.readme import replace_block
 from advgrad.report.tables import Results
 from stages.common import cli, stage_errors
 from stages.params import MNIST_METHODS, Params
@@ -197,11 +198,11 @@ README_START, README_END = "<!-- results: generated from reports/headline.md -->
 
 def sync_readme(readme: Path, block: str) -> None:
     """Put `block` (reports/headline.md) between the README's results markers."""
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise SystemExit(f"report: {readme} has no {README_START} ... {README_END} block")
-    head, rest = text.split(README_START, 1)
-    save_text(head + README_START + "\n" + block.strip() + "\n" + README_END + rest.split(README_END, 1)[1], readme)
+    try:
+        text = replace_block(readme.read_text(), README_START, README_END, block)
+    except ValueError as e:
+        raise SystemExit(f"report: {readme} has {e}") from None
+    save_text(text, readme)
 
 
 def main(argv=None) -> None:

@@ -25,17 +25,11 @@ from advgrad.core.plotting import (
     save_figure,
     style_legend,
 )
+from advgrad.report.ledger import METHOD_NAMES
 
-__all__ = ["plot_error_curves", "plot_robustness", "percent_axis", "plot_tables", "PLOT_NAMES"]
-
-PLOT_NAMES = {  # dvc plots series
-    "backprop": "back-prop",
-    "adversarial": "adversarial",
-    "goodfellow": "Goodfellow",
-    "random": "random sign",
-    "vat": "VAT",
-}
+PLOT_NAMES = METHOD_NAMES | {"goodfellow": "Goodfellow"}  # dvc plots series
 CURVE_SERIES = [f"{PLOT_NAMES[m]} {s}" for m in PLOT_NAMES for s in ("test", "train", "test seed-min", "test seed-max")]
+ATTACK_NAMES = {"fgsm": "FGSM", "pgd": "PGD", "autoattack": "AutoAttack"}
 ROBUSTNESS_SERIES = [
     f"{PLOT_NAMES[m]} {a}" for m in PLOT_NAMES for a in ("PGD", "FGSM", "PGD seed-min", "PGD seed-max")
 ]
@@ -82,22 +76,10 @@ def plot_error_curves(
             mean, low, high = (100 * f() for f in (by_epoch.mean, by_epoch.min, by_epoch.max))  # over seeds, %
             epochs, color = mean.index.to_numpy(), METHOD_COLORS.get(method, "0.3")
             for name in ("test", "train"):
-                ax.plot(
-                    epochs,
-                    mean[f"{name}_error"].to_numpy(),
-                    linestyle=LINESTYLES[name],
-                    color=color,
-                    linewidth=1.2,
-                    label=f"{method} {name}",
-                )
-            ax.fill_between(
-                epochs,
-                low["test_error"].to_numpy(),
-                high["test_error"].to_numpy(),
-                color=color,
-                alpha=0.15,
-                linewidth=0,
-            )
+                line = {"linestyle": LINESTYLES[name], "color": color, "linewidth": 1.2, "label": f"{method} {name}"}
+                ax.plot(epochs, mean[f"{name}_error"].to_numpy(), **line)
+            band = (low["test_error"].to_numpy(), high["test_error"].to_numpy())
+            ax.fill_between(epochs, *band, color=color, alpha=0.15, linewidth=0)
         ax.set_yscale("log", nonpositive="mask")
         # Label 1-2-5 steps as percents; unlabelled minor ticks keep the axis uncluttered.
         ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -139,19 +121,12 @@ def plot_robustness(df: pd.DataFrame, out: str | Path, title: str | None = None)
                     continue
                 by_eps = rows_.groupby("eps")["error_pct"]
                 eps = by_eps.mean().index.to_numpy()
-                color = METHOD_COLORS.get(method, "0.3")
-                ax.plot(
-                    eps,
-                    by_eps.mean().to_numpy(),
-                    linestyle=LINESTYLES.get(attack, "-."),
-                    marker="o" if len(eps) == 1 else None,  # AutoAttack at one eps: a point, not a line
-                    color=color,
-                    linewidth=1.3,
-                    label=f"{method} {'AutoAttack' if attack == 'autoattack' else attack.upper()}",
-                )
-                ax.fill_between(
-                    eps, by_eps.min().to_numpy(), by_eps.max().to_numpy(), color=color, alpha=0.15, linewidth=0
-                )
+                color, name = METHOD_COLORS.get(method, "0.3"), ATTACK_NAMES.get(attack, attack.upper())
+                marker = "o" if len(eps) == 1 else None  # AutoAttack at one eps: a point, not a line
+                line = {"linestyle": LINESTYLES.get(attack, "-."), "marker": marker, "color": color, "linewidth": 1.3}
+                ax.plot(eps, by_eps.mean().to_numpy(), **line, label=f"{method} {name}")
+                band = (by_eps.min().to_numpy(), by_eps.max().to_numpy())
+                ax.fill_between(eps, *band, color=color, alpha=0.15, linewidth=0)
         ax.set_title(config)
         ax.set_xlabel("eps")
         ax.grid(True, alpha=0.3)
@@ -160,8 +135,7 @@ def plot_robustness(df: pd.DataFrame, out: str | Path, title: str | None = None)
         ax.set_axis_off()
     axes[0].set_ylabel("test error")
     attacks = ordered(("fgsm", "pgd", "autoattack"), df["attack"])
-    names = {"fgsm": "FGSM", "pgd": "PGD", "autoattack": "AutoAttack"}
-    legend_outside(fig, style_legend(ordered(METHOD_COLORS, df["method"]), {names[a]: a for a in attacks}))
+    legend_outside(fig, style_legend(ordered(METHOD_COLORS, df["method"]), {ATTACK_NAMES[a]: a for a in attacks}))
     if title:
         fig.suptitle(title, fontsize="medium")
     return save_figure(fig, out)

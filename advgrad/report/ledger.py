@@ -20,8 +20,6 @@ from advgrad.core.stats import mean_std
 from advgrad.report import paper, protocol
 from advgrad.report.verdicts import LEVEL, bound_verdict, direction_verdict, t_interval, value_verdict
 
-__all__ = ["MARGIN", "TOLERANCE", "CONVERGED_PCT", "converged_epoch", "ledger"]
-
 ACT_NAMES = {"logistic": "logistic", "tanh": "tanh", "relu": "ReLU"}  # as the paper prints them
 METHOD_NAMES = {
     "backprop": "back-prop",
@@ -141,19 +139,11 @@ class _Run:
     """The run's per-seed rows, looked up by key."""
 
     def __init__(self, results):
-        self.run, self.tables = results.run, results.tables
+        self.results, self.run, self.tables = results, results.run, results.tables
         self.settings = self.run.get("settings") or {}
 
     def rows(self, kind: str, metric: str = "error_pct", **keys) -> pd.DataFrame:
-        df = self.tables.get(kind)
-        if df is None or df.empty:
-            return pd.DataFrame(columns=["dataset", "net", "method", "seed", "source_seed", "eps", "layer", "value"])
-        mask = (df["metric"] == metric) & df["value"].notna()
-        for key, value in keys.items():
-            if key not in df:
-                return df[mask & False]
-            mask &= df[key].astype(str) == str(value)
-        return df[mask]
+        return self.results.rows(kind, metric, **keys)
 
     def by_seed(self, kind: str, metric: str = "error_pct", **keys) -> dict:
         rows = self.rows(kind, metric, **keys)
@@ -213,18 +203,19 @@ def _direction_rows(r: _Run) -> list[dict]:
     return rows + [_direction_row(claim, "§3, Figure 3", +1, diffs, r.scale("relu-400", len(diffs)))]
 
 
-def _value_row(claim: str, source: str, paper_value: str, ours: list[float], scale: str, verdict: str) -> dict:
-    return _row(claim, source, paper_value, _values_cell(ours), scale, verdict)
-
-
 def _value_rows(r: _Run) -> list[dict]:
     off, rows = "; ".join(departures(r.run, "mnist", "mnist")), []
+
+    def value(claim: str, source: str, paper_value: str, ours: list[float], verdict: str, scale: str = "") -> None:
+        """A value claim's row; the scale that of the 2x400 ReLU nets unless given."""
+        scale = scale or r.scale("relu-400", len(ours))
+        rows.append(_row(claim, source, paper_value, _values_cell(ours), scale, verdict))
 
     def table2_claim(claim: str, source: str, paper_value: str, net: str, method: str, *ref: float) -> None:
         # the paper's mean, and its ± where it prints one: the margin applies, without one a band as wide
         ours = list(r.by_seed("table2", dataset="mnist", net=net, method=method).values())
         verdict = value_verdict(ours, *ref, not_comparable=off, margin=MARGIN["mnist"], tolerance=MARGIN["mnist"])
-        rows.append(_value_row(claim, source, paper_value, ours, r.scale(net, len(ours)), verdict))
+        value(claim, source, paper_value, ours, verdict, r.scale(net, len(ours)))
 
     for (act, units), ref in sorted(paper.TABLE2.items(), key=lambda kv: (ACTIVATIONS.index(kv[0][0]), kv[0][1])):
         claim = f"Table 2: 2x{units} {ACT_NAMES[act]}, adversarial"
@@ -239,32 +230,21 @@ def _value_rows(r: _Run) -> list[dict]:
         claim = f"abstract: {name} adversarial (Table 2's 2x{best_units} cell)"
         table2_claim(claim, "abstract, Table 2", pct(ref.mean_pct), f"{act}-{best_units}", "adversarial", *ref)
     ours = list(r.by_seed("table2", dataset="mnist", net="relu-400", method="adversarial").values())
-    rows.append(
-        _value_row(
-            "2x400 ReLU adversarial beats 2x8192 dropout + max-norm (Srivastava et al., Table 1)",
-            "§6",
-            f"< {pct(DROPOUT_MAX_NORM_PCT)}",
-            ours,
-            r.scale("relu-400", len(ours)),
-            bound_verdict(ours, DROPOUT_MAX_NORM_PCT, -1, not_comparable=off),
-        )
-    )
+    claim = "2x400 ReLU adversarial beats 2x8192 dropout + max-norm (Srivastava et al., Table 1)"
+    verdict = bound_verdict(ours, DROPOUT_MAX_NORM_PCT, -1, not_comparable=off)
+    value(claim, "§6", f"< {pct(DROPOUT_MAX_NORM_PCT)}", ours, verdict)
     attack_off = "; ".join(departures(r.run, "attack", "mnist") + departures(r.run, "mnist", "mnist"))
     for eps, ref in sorted(paper.ATTACK.items()):
         for method, paper_pct in (("backprop", ref.backprop_pct), ("adversarial", ref.adversarial_pct)):
             ours = list(r.rows("attack", eps=eps, method=method)["value"])
             verdict = value_verdict(ours, paper_pct, not_comparable=attack_off, tolerance=TOLERANCE["transfer"])
             claim = f"FGSM transfer, eps {eps:g}: error of the {METHOD_NAMES[method]} target"
-            rows.append(
-                _value_row(claim, "§3", f"{paper_pct:.0f}", ours, r.scale("relu-400", len(ours)) + ", pairs", verdict)
-            )
+            value(claim, "§3", f"{paper_pct:.0f}", ours, verdict, r.scale("relu-400", len(ours)) + ", pairs")
     for method, frac in paper.SPARSITY.items():
         ours = [100 * v for v in r.by_seed("sparsity", "zero_frac", method=method, layer="all").values()]
         verdict = value_verdict(ours, 100 * frac, not_comparable=off, tolerance=TOLERANCE["sparsity"])
         claim = f"fraction of exact zeros, 2x400 ReLU {METHOD_NAMES[method]}, %"
-        rows.append(
-            _value_row(claim, "§3, Figure 3", f"{100 * frac:.0f}", ours, r.scale("relu-400", len(ours)), verdict)
-        )
+        value(claim, "§3, Figure 3", f"{100 * frac:.0f}", ours, verdict)
     rows += _figure1_rows(r, off)
     seconds = {m: r.rows("timing", "seconds_per_epoch", dataset="mnist", method=m) for m in ("adversarial", "backprop")}
     per_net = {m: dict(zip(df["net"], df["value"])) for m, df in seconds.items()}
@@ -272,17 +252,10 @@ def _value_rows(r: _Run) -> list[dict]:
         per_net["adversarial"][n] / per_net["backprop"][n]
         for n in sorted(set(per_net["adversarial"]) & set(per_net["backprop"]))
     ]
-    rows.append(
-        _value_row(
-            "an adversarial epoch takes roughly 70 % longer than a back-prop one"
-            " (median epoch wall times, evaluation included, our device)",
-            "§6",
-            f"{paper.EPOCH_TIME_RATIO:g}",
-            ratios,
-            f"one ratio per net, n={len(ratios)}",
-            value_verdict(ratios, paper.EPOCH_TIME_RATIO, tolerance=TOLERANCE["time_ratio"]),
-        )
-    )
+    claim = "an adversarial epoch takes roughly 70 % longer than a back-prop one"
+    claim += " (median epoch wall times, evaluation included, our device)"
+    verdict = value_verdict(ratios, paper.EPOCH_TIME_RATIO, tolerance=TOLERANCE["time_ratio"])
+    value(claim, "§6", f"{paper.EPOCH_TIME_RATIO:g}", ratios, verdict, f"one ratio per net, n={len(ratios)}")
     claim = "adversarial back-prop's first-layer filters are more localized (Figure 2)"
     rows.append(_row(claim, "§3, Figure 2", "shown", "Figure 2 below", "2x400 ReLU", "shown, not judged"))
     off = "; ".join(departures(r.run, "cifar10", "cifar-10"))
@@ -290,8 +263,7 @@ def _value_rows(r: _Run) -> list[dict]:
         ours = list(r.by_seed("table3", net=arch, method=method, prep=prep).values())
         verdict = value_verdict(ours, ref.mean_pct, ref.std_pct, not_comparable=off, margin=MARGIN["cifar10"])
         claim = f"Table 3: {paper.TABLE3_ARCH_NAMES[arch]} {paper.TABLE3_METHOD_NAMES[method]}, {prep.upper()}"
-        paper_value = paper_stat(ref)
-        rows.append(_value_row(claim, "Table 3", paper_value, ours, r.scale(arch, len(ours), "cifar10"), verdict))
+        value(claim, "Table 3", paper_stat(ref), ours, verdict, r.scale(arch, len(ours), "cifar10"))
     return rows
 
 
@@ -309,32 +281,19 @@ def _figure1_rows(r: _Run, off: str) -> list[dict]:
         verdict = value_verdict(ours, FIGURE1_EPOCHS, not_comparable=off, tolerance=TOLERANCE["epochs"])
         if never and not off:
             verdict = f"inconclusive ({never} of {len(epochs[act])} seeds never reached it)"
-        rows.append(
-            _row(
-                f"Figure 1: 2x800 {ACT_NAMES[act]} reaches zero clean training error in about 50 epochs",
-                "§3, Figure 1",
-                str(FIGURE1_EPOCHS),
-                _values_cell(ours, ".0f") + (f", {never} never" if never else ""),
-                r.scale(f"{act}-800", len(epochs[act])),
-                verdict if epochs[act] else "not run",
-            )
-        )
+        claim = f"Figure 1: 2x800 {ACT_NAMES[act]} reaches zero clean training error in about 50 epochs"
+        cell = _values_cell(ours, ".0f") + (f", {never} never" if never else "")
+        verdict, scale = verdict if epochs[act] else "not run", r.scale(f"{act}-800", len(epochs[act]))
+        rows.append(_row(claim, "§3, Figure 1", str(FIGURE1_EPOCHS), cell, scale, verdict))
     later = {
         s: e - max(epochs["relu"].get(s, math.nan), epochs["logistic"].get(s, math.nan))
         for s, e in epochs["tanh"].items()
     }
     diffs = [d for d in later.values() if not math.isnan(d)]
-    rows.append(
-        _row(
-            "Figure 1: 2x800 tanh needs more epochs than ReLU and logistic (tanh − the later of them)",
-            "§3, Figure 1",
-            "> 0",
-            _difference_cell(diffs, "+.0f", "+.0f"),
-            r.scale("tanh-800", len(diffs)),
-            "not run" if not diffs else f"not comparable ({off})" if off else direction_verdict(diffs, +1),
-        )
-    )
-    return rows
+    claim = "Figure 1: 2x800 tanh needs more epochs than ReLU and logistic (tanh − the later of them)"
+    verdict = "not run" if not diffs else f"not comparable ({off})" if off else direction_verdict(diffs, +1)
+    cell = _difference_cell(diffs, "+.0f", "+.0f")
+    return rows + [_row(claim, "§3, Figure 1", "> 0", cell, r.scale("tanh-800", len(diffs)), verdict)]
 
 
 def ledger(results) -> pd.DataFrame:

@@ -13,12 +13,11 @@ of reports/tables.md, and the whole table is printed at its end. The test of par
 that the repository's defaults are these reference values.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, Field, StrictStr, TypeAdapter, ValidationError
 
 PAPER = "paper"
 AUTHOR = "author's code"
@@ -36,33 +35,24 @@ SCOPE = ("mnist.units", "mnist.methods.adversarial", "mnist.methods.backprop")
 EVERY_BRANCH = "every branch"  # protocol.yaml's name for a note of every branch (branch None in NOTES)
 
 
-class Setting(NamedTuple):
-    branch: str  # mnist | attack | robustness | cifar10: the part of the pipeline it belongs to
+Text = Annotated[StrictStr, Field(pattern=r"\S")]  # not blank
+
+
+class Setting(BaseModel, frozen=True, extra="forbid", strict=True):
+    branch: Literal[BRANCHES]  # the part of the pipeline it belongs to
     key: str | None  # params.yaml key (dotted); None: a fixed choice of the code
-    name: str  # what it is, in words
+    name: Text  # what it is, in words
     value: Any  # the reference value (for key=None: what the code does)
-    source: str  # one of SOURCES
-    evidence: str  # the paper's section and words, or what the other source says
+    source: Literal[SOURCES]
+    evidence: Text  # the paper's section and words, or what the other source says
     reduction: bool = False  # a smaller run value is a reduced-scale run, not another protocol
 
 
-def _text(x: Any) -> bool:
-    return isinstance(x, str) and x.strip() != ""
-
-
 def _setting(branch: str, row: dict) -> Setting:
-    """A row of protocol.yaml; a misspelt or missing field, an unknown source or a wrong type fails."""
-    try:
-        s = Setting(branch, **row)
-    except TypeError as e:  # Setting's own message names the unknown or missing field
+    try:  # pydantic's message names the field, the bad value and what is allowed
+        return Setting(branch=branch, **row)
+    except (TypeError, ValidationError) as e:
         raise ValueError(f"protocol.yaml: {branch} row {row}: {e}") from None
-    if s.source not in SOURCES:
-        raise ValueError(f"protocol.yaml: {s.key or s.name}: unknown source {s.source!r}; allowed: {SOURCES}")
-    if not (isinstance(s.key, str | None) and isinstance(s.reduction, bool) and _text(s.name) and _text(s.evidence)):
-        raise ValueError(
-            f"protocol.yaml: {row}: key must be a string or null, name and evidence text, reduction a bool"
-        )
-    return s
 
 
 def _load(path: Path) -> tuple[tuple[Setting, ...], tuple[tuple[str | None, str], ...]]:
@@ -70,9 +60,11 @@ def _load(path: Path) -> tuple[tuple[Setting, ...], tuple[tuple[str | None, str]
     settings, notes = data.pop("settings"), data.pop("notes")
     if data or tuple(settings) != BRANCHES or not set(notes) <= {EVERY_BRANCH, *BRANCHES}:
         raise ValueError(f"protocol.yaml: top level must be settings ({BRANCHES}, in order) and notes only")
+    try:
+        notes = TypeAdapter(dict[str, list[Text]]).validate_python(notes)
+    except ValidationError as e:
+        raise ValueError(f"protocol.yaml: notes: {e}") from None
     rows = tuple(_setting(branch, row) for branch in BRANCHES for row in settings[branch])
-    if not all(isinstance(texts, list) and all(map(_text, texts)) for texts in notes.values()):
-        raise ValueError("protocol.yaml: the notes of each branch must be a list of non-empty strings")
     return rows, tuple((None if b == EVERY_BRANCH else b, text) for b, texts in notes.items() for text in texts)
 
 

@@ -23,8 +23,6 @@ from pathlib import Path
 from advgrad.core.io import save_text
 from advgrad.report.protocol import AUTHOR, PAPER, PROTOCOL, Setting
 
-__all__ = ["CHOICES_START", "CHOICES_END", "is_choice", "choices_table", "replace_block", "sync_readme", "main"]
-
 CHOICES_START = "<!-- choices: generated from advgrad/report/protocol.py -->"
 CHOICES_END = "<!-- /choices -->"
 

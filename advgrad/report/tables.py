@@ -51,6 +51,14 @@ class Results:
     figures: tuple[str, ...] = ()
     not_run: dict[str, str] = field(default_factory=dict)
 
+    def rows(self, kind: str, metric: str | None = None, **keys) -> pd.DataFrame:
+        """The rows of one kind that hold a value, of `metric` (None: every metric) and `keys` (compared as text)."""
+        df = self.tables.get(kind)
+        df = tidy([]) if df is None else df[df["value"].notna()]
+        for key, value in (({"metric": metric} if metric else {}) | keys).items():
+            df = df[df[key].astype(str) == str(value)]
+        return df
+
 
 def tidy(rows: Iterable[dict]) -> pd.DataFrame:
     """Rows as a table of COLUMNS; a key a row does not have is missing (NaN)."""
@@ -140,13 +148,6 @@ def _ordered(known: Iterable[str], seen: Iterable[str]) -> list[str]:
 # -------------------------------------------------------------------------------- pivots
 
 
-def _rows(results: Results, kind: str, metric: str | None = None) -> pd.DataFrame:
-    """The rows of one kind (and metric) that hold a value."""
-    df = results.tables.get(kind)
-    df = tidy([]) if df is None else df[df["value"].notna()]
-    return df if metric is None else df[df["metric"] == metric]
-
-
 def _stat(values: Iterable[float]) -> dict:
     values = [float(v) for v in values]
     mean, std = mean_std(values)
@@ -165,7 +166,7 @@ def _check(results: Results) -> None:
     if unknown:
         raise ValueError(f"results: unknown section(s) {', '.join(map(repr, unknown))}; known: {', '.join(KINDS)}")
     for kind in ("table2", "robustness"):
-        for net in _rows(results, kind)["net"].unique():
+        for net in results.rows(kind)["net"].unique():
             split_net(net)
 
 
@@ -173,7 +174,7 @@ def summary(results: Results) -> dict:
     """Every statistic of the report, nested as reports/metrics.json (unrounded), with the facts
     the tables print beside them (sparsity: seeds, images, Figure 3's seed; robustness: images)."""
     out: dict[str, dict] = {kind: {} for kind in KINDS}
-    for (ds, net), g in _rows(results, "table2", "error_pct").groupby(["dataset", "net"]):
+    for (ds, net), g in results.rows("table2", "error_pct").groupby(["dataset", "net"]):
         entry = _at(out["table2"], ds, net)
         by_seed = {m: dict(zip(gm["seed"], gm["value"])) for m, gm in g.groupby("method")}
         entry.update({m: _stat(gm["value"]) for m, gm in g.groupby("method")})
@@ -182,11 +183,11 @@ def summary(results: Results) -> dict:
             if method in by_seed and "backprop" in by_seed:
                 if diff := paired_difference(by_seed[method], by_seed["backprop"]):
                     entry[name] = diff
-    for (ds, eps, m), g in _rows(results, "attack", "error_pct").groupby(["dataset", "eps", "method"]):
+    for (ds, eps, m), g in results.rows("attack", "error_pct").groupby(["dataset", "eps", "method"]):
         entry = _at(out["attack"], ds, _eps(eps))
         mean, std = mean_std(g["value"])
         entry |= {f"{m}_pct": mean, "n_pairs": len(g)} | ({f"{m}_std_pct": std} if len(g) > 1 else {})
-    for ds, g in _rows(results, "sparsity").groupby("dataset"):
+    for ds, g in results.rows("sparsity").groupby("dataset"):
         entry, fact = _at(out["sparsity"], ds), g.set_index("metric")["value"]
         overall = g[(g["metric"] == "zero_frac") & (g["layer"] == "all")]
         layers = g[g["metric"] == "mean_zero_frac"].sort_values("layer")
@@ -201,14 +202,14 @@ def summary(results: Results) -> dict:
             seed = entry["figure_seed"] = int(fact["figure_seed"])
             shown = overall[overall["seed"] == seed]
             entry["figure_zero_frac"] = dict(zip(shown["method"], shown["value"]))
-    rb = _rows(results, "robustness")
+    rb = results.rows("robustness")
     keys = ["dataset", "net", "method", "attack", "eps"]
     for (ds, net, m, attack, eps), g in rb[rb["metric"] == "error_pct"].groupby(keys):
         _at(out["robustness"], ds, net, m, attack)[_eps(eps)] = _stat(g["value"])
     for r in rb[rb["metric"] == "n_images"].itertuples():
         key = "autoattack_images" if r.attack == "autoattack" else "n_images"
         _at(out["robustness"], r.dataset, r.net, r.method)[key] = int(r.value)
-    for (net, prep, m), g in _rows(results, "table3", "error_pct").groupby(["net", "prep", "method"]):
+    for (net, prep, m), g in results.rows("table3", "error_pct").groupby(["net", "prep", "method"]):
         _at(out["table3"], f"{net}-{prep}")[m] = _stat(g["value"])
     return out
 
@@ -241,9 +242,8 @@ def _differences(run: dict) -> tuple[list[str], list[str], list[str], list[str]]
         if row.key in protocol.SCOPE:
             scope.append(text)
         else:
-            (reduced if row.reduction else paper_changes if row.source == protocol.PAPER else default_changes).append(
-                text
-            )
+            changes = reduced if row.reduction else paper_changes if row.source == protocol.PAPER else default_changes
+            changes.append(text)
     return reduced, paper_changes, default_changes, scope
 
 
@@ -287,7 +287,7 @@ def _this_run(run: dict) -> str:
 def _still_falling(results: Results) -> dict | None:
     """Per dataset, net and method: the seed-mean test error of the window before the reported one
     (metric window_before_pct) and of the reported one, and in how many seeds it fell between them."""
-    t2, keys = _rows(results, "table2"), ["dataset", "net", "method", "seed"]
+    t2, keys = results.rows("table2"), ["dataset", "net", "method", "seed"]
     before = t2[t2["metric"] == "window_before_pct"]
     if before.empty:
         return None
@@ -354,12 +354,9 @@ def _attack(s: dict, dataset: str | None) -> str:
     rows = []
     for eps in sorted(set(refs) | set(ours), key=float):
         ref, e = refs.get(eps), ours.get(eps, {})
-        rows.append(
-            [eps]
-            + ([_whole_pct(ref.backprop_pct), _whole_pct(ref.adversarial_pct)] if ref else [NO_COUNTERPART] * 2)
-            + [cell(e.get(f"{m}_pct"), e.get(f"{m}_std_pct")) for m in ("backprop", "adversarial", "random")]
-            + [str(int(e["n_pairs"])) if "n_pairs" in e else NOT_RUN]
-        )
+        paper_cells = [_whole_pct(ref.backprop_pct), _whole_pct(ref.adversarial_pct)] if ref else [NO_COUNTERPART] * 2
+        ours_cells = [cell(e.get(f"{m}_pct"), e.get(f"{m}_std_pct")) for m in ("backprop", "adversarial", "random")]
+        rows.append([eps, *paper_cells, *ours_cells, str(int(e["n_pairs"])) if "n_pairs" in e else NOT_RUN])
     headers = ["eps", "paper back-prop", "paper adversarial", "ours back-prop, ± sd", "ours adversarial, ± sd"]
     headers += ["ours random sign, ± sd (beyond the paper)", "n pairs"]
     return _markdown(rows, headers)
@@ -371,13 +368,10 @@ def _sparsity(s: dict, dataset: str | None) -> str:
     n_layers = max((len(v) for v in per_layer.values()), default=0)
     rows = []
     for m in ("backprop", "adversarial"):
-        overall, layers = e.get(f"{m}_zero_frac"), per_layer.get(m) or []
-        rows.append(
-            [m, _whole_pct(100 * paper.SPARSITY[m]), NOT_RUN if overall is None else pct(100 * overall)]
-            + [pct(100 * z) for z in layers]
-            + [NOT_RUN] * (n_layers - len(layers))
-            + [NOT_RUN if figure.get(m) is None else pct(100 * figure[m])]
-        )
+        overall, shown = (NOT_RUN if v is None else pct(100 * v) for v in (e.get(f"{m}_zero_frac"), figure.get(m)))
+        layers = [pct(100 * z) for z in per_layer.get(m) or []]
+        layers += [NOT_RUN] * (n_layers - len(layers))
+        rows.append([m, _whole_pct(100 * paper.SPARSITY[m]), overall, *layers, shown])
     headers = ["method", "paper zeros %", "ours zeros % (mean over seeds)"]
     headers += [f"ours layer {i + 1} %" for i in range(n_layers)]
     return _markdown(rows, headers + [f"ours zeros %, seed {setting(e.get('figure_seed'))} (Figure 3)"])
@@ -472,7 +466,7 @@ def render_tables(results: Results) -> str:
     s, run, warnings, masking = summary(results), results.run, [], []
     datasets = _datasets(run, s)
     each = datasets or [None]  # a section of the MNIST branch is printed, "not run", without a dataset
-    methods = set(_rows(results, "table2", "error_pct")["method"])
+    methods = set(results.rows("table2", "error_pct")["method"])
     claims = ledger.ledger(results)
     return _render(
         "tables.md.j2",
@@ -527,7 +521,7 @@ def headline(results: Results, figures_dir: str = "reports/figures") -> str:
     headers += ["adversarial − back-prop, ± 95 % half-width"] + [f"ours {METHOD_NAMES[m]}, ± sd" for m in beyond]
     claims = ledger.ledger(results)
     direction = claims[claims["paper"].str.match("[<>] 0 ")]
-    timing = _rows(results, "timing", "seconds_per_epoch")
+    timing = results.rows("timing", "seconds_per_epoch")
     timing = timing[timing["dataset"] == ds]
     epochs = (run.get("settings") or {}).get("mnist.epochs")
     return _render(

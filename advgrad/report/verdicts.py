@@ -34,8 +34,6 @@ from scipy import stats as _scipy_stats
 
 from advgrad.core.stats import mean_std
 
-__all__ = ["PAPER_RUNS", "LEVEL", "t_interval", "direction_verdict", "value_verdict", "bound_verdict"]
-
 PAPER_RUNS = 5  # section 3: "averaged over 5 runs"; the assumed n behind the paper's ±
 LEVEL = 0.95
 
