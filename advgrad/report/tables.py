@@ -180,9 +180,8 @@ def summary(results: Results) -> dict:
         entry.update({m: _stat(gm["value"]) for m, gm in g.groupby("method")})
         # the paper's claim as a number: same seed = same initial weights and mini-batch order
         for method, name in (("adversarial", "difference"), ("goodfellow", "goodfellow_difference")):
-            if method in by_seed and "backprop" in by_seed:
-                if diff := paired_difference(by_seed[method], by_seed["backprop"]):
-                    entry[name] = diff
+            if diff := paired_difference(by_seed.get(method, {}), by_seed.get("backprop", {})):
+                entry[name] = diff
     for (ds, eps, m), g in results.rows("attack", "error_pct").groupby(["dataset", "eps", "method"]):
         entry = _at(out["attack"], ds, _eps(eps))
         mean, std = mean_std(g["value"])
@@ -191,10 +190,9 @@ def summary(results: Results) -> dict:
         entry, fact = _at(out["sparsity"], ds), g.set_index("metric")["value"]
         overall = g[(g["metric"] == "zero_frac") & (g["layer"] == "all")]
         layers = g[g["metric"] == "mean_zero_frac"].sort_values("layer")
-        for m in ("backprop", "adversarial"):
-            if (overall["method"] == m).any():
-                entry[f"{m}_zero_frac"] = mean_std(overall[overall["method"] == m]["value"])[0]
-            entry.setdefault("per_layer", {})[m] = list(layers[layers["method"] == m]["value"])
+        methods = ("backprop", "adversarial")
+        entry |= {f"{m}_zero_frac": mean_std(o["value"])[0] for m, o in overall.groupby("method") if m in methods}
+        entry["per_layer"] = {m: list(layers[layers["method"] == m]["value"]) for m in methods}
         entry["seeds"] = sorted({int(s) for s in overall["seed"]})
         if "n_images" in fact:
             entry["images"] = f"the {int(fact['n_images'])} test images"
