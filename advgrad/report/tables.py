@@ -319,9 +319,7 @@ def _table1(s: dict, datasets: list[str]) -> str:
         # Only the three plain back-propagation rows are reproduced: the eps = 0 baselines, at
         # 2x800 where that ran, else at the widest net that ran, marked with its width.
         reproduced, act = row.method == "Back-propagation" and row.arch == "2x800", row.units.lower()
-        ours = (
-            [_baseline(s["table2"].get(d, {}), act) for d in columns] if reproduced else [NO_COUNTERPART] * len(columns)
-        )
+        ours = [_baseline(s["table2"].get(d, {}), act) if reproduced else NO_COUNTERPART for d in columns]
         citation = row.citation + ("[^simard]" if row.citation.startswith("Simard") else "")
         rows.append([row.method, citation, row.arch, row.units, pct(row.error_pct), *ours])
     ours_headers = [f"ours back-prop, ± sd ({d})" if d else "ours back-prop, ± sd" for d in columns]
