@@ -243,15 +243,15 @@ MUTANTS = (
     Mutant(
         "t-interval at the wrong quantile",
         "advgrad/core/stats.py",
-        "t = float(_scipy_stats.t.ppf((1 + level) / 2, len(diffs) - 1))",
-        "t = float(_scipy_stats.t.ppf(level, len(diffs) - 1))",
+        "t = float(_scipy_stats.t.ppf((1 + level) / 2, len(values) - 1))",
+        "t = float(_scipy_stats.t.ppf(level, len(values) - 1))",
         ("tests/test_stats.py",),
     ),
     Mutant(
-        "claim verdicts on a one-sided interval",
-        "advgrad/report/verdicts.py",
-        "float(_scipy_stats.t.ppf((1 + level) / 2, len(values) - 1))",
-        "float(_scipy_stats.t.ppf(level, len(values) - 1))",
+        "claim verdicts on a one-sided interval",  # the t-interval verdicts.t_interval takes from core.stats
+        "advgrad/core/stats.py",
+        "t = float(_scipy_stats.t.ppf((1 + level) / 2, len(values) - 1))",
+        "t = float(_scipy_stats.t.ppf(level, len(values) - 1))",
         ("tests/test_verdicts.py",),
     ),
     Mutant(

@@ -14,14 +14,12 @@ import itertools
 import json
 import re
 import shutil
-import tempfile
-from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
 
-from advgrad.core.io import save_json, save_text
+from advgrad.core.io import save_json, save_text, staging_dir
 from advgrad.report import tables
 from advgrad.report.figures import plot_error_curves, plot_robustness, plot_tables
 from advgrad.report.ledger import converged_epoch
@@ -157,26 +155,12 @@ def load(params: Params, runs: Path) -> tuple[Results, pd.DataFrame]:
     return Results(run, tidy, tables.notes(run), not_run=not_run), curves_df
 
 
-def _swap_folder(out: Path, write: Callable[[Path], None]) -> list[str]:
-    """Write a folder in a temporary place, then swap it into place; its file names."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write(tmp)
-        written = sorted(p.name for p in tmp.iterdir())
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return written
-
-
 def write_figures(params: Params, runs: Path, results: Results, curves: pd.DataFrame, out: Path) -> list[str]:
     """reports/figures: Figure 1 and the robustness figure of each dataset, drawn from the tables.tidy
     rows, and Figures 2-3 as the analyze stage drew them; the file names."""
     units, robust = tables.fig1_units(results.run["settings"]), results.tables["robustness"]
 
-    def write(tmp: Path) -> None:
+    with staging_dir(out) as tmp:  # the folder appears whole or not at all
         for ds in params.mnist.datasets:
             fig1 = curves[(curves["dataset"] == ds) & (curves["units"] == units)]
             if not (fig1 := fig1[fig1["method"].isin(tables.FIGURE1_METHODS)]).empty:
@@ -189,8 +173,7 @@ def write_figures(params: Params, runs: Path, results: Results, curves: pd.DataF
             for fig in ("fig2_first_layer_weights", "fig3_hidden_activations"):
                 if (src := runs / "analysis" / ds / f"{fig}.png").exists():
                     shutil.copyfile(src, tmp / f"{fig}-{ds}.png")
-
-    return _swap_folder(out, write)
+        return sorted(p.name for p in tmp.iterdir())
 
 
 README_START, README_END = "<!-- results: generated from reports/headline.md -->", "<!-- /results -->"
@@ -217,7 +200,9 @@ def main(argv=None) -> None:
         written = write_figures(params, args.runs, results, curves, args.out / "figures")
         results = dataclasses.replace(results, figures=tuple(written))
         plots = plot_tables(curves, results.tables["robustness"])
-        _swap_folder(args.out / "plots", lambda tmp: [save_text(text, tmp / rel) for rel, text in plots.items()])
+        with staging_dir(args.out / "plots") as tmp:
+            for rel, text in plots.items():
+                save_text(text, tmp / rel)
         save_json(tables.metrics_json(results), args.out / "metrics.json")
         save_text(tables.render_tables(results), args.out / "tables.md")
         save_text(tables.headline(results), args.out / "headline.md")

@@ -29,9 +29,13 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float], level: flo
     if not seeds:
         return None
     diffs = [a[s] - b[s] for s in seeds]
-    mean, std = mean_std(diffs)
-    out = {"mean_pct": mean, "n": len(diffs)}
+    out = {"mean_pct": mean_std(diffs)[0], "n": len(diffs)}
     if len(diffs) > 1:
-        t = float(_scipy_stats.t.ppf((1 + level) / 2, len(diffs) - 1))
-        out["ci95_pct"] = t * std / math.sqrt(len(diffs))
+        out["ci95_pct"] = t_half_width(diffs, level)
     return out
+
+
+def t_half_width(values: Sequence[float], level: float = 0.95) -> float:
+    """Half-width of the two-sided Student-t interval of the mean of `values` (at least 2)."""
+    t = float(_scipy_stats.t.ppf((1 + level) / 2, len(values) - 1))
+    return t * mean_std(values)[1] / math.sqrt(len(values))

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 from scipy import stats as _scipy_stats
 
-from advgrad.core.stats import mean_std
+from advgrad.core.stats import mean_std, t_half_width
 
 PAPER_RUNS = 5  # section 3: "averaged over 5 runs"; the assumed n behind the paper's ±
 LEVEL = 0.95
@@ -42,8 +42,7 @@ def t_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, fl
     """The two-sided Student-t interval of the mean of `values`; None for fewer than 2 values."""
     if len(values) < 2:
         return None
-    mean, std = mean_std(values)
-    half = float(_scipy_stats.t.ppf((1 + level) / 2, len(values) - 1)) * std / math.sqrt(len(values))
+    mean, half = mean_std(values)[0], t_half_width(values, level)
     return mean - half, mean + half
 
 
