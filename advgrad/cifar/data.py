@@ -18,7 +18,6 @@ from advgrad.core.io import Split, load_checked, training_size
 if TYPE_CHECKING:
     from advgrad.data.cifar import CifarArrays
 
-__all__ = ["CifarData", "fit_simple", "fit_zca", "apply_transform", "prepare_cifar", "load_cifar"]
 
 GCN_MIN_STD = 1e-8  # a constant image has std 0; it maps to all zeros instead of NaN
 CHUNK = 10_000  # rows per step in the ZCA fit and transform: bounds the float temporaries

@@ -26,8 +26,6 @@ import numpy as np
 
 from advgrad.data.sources import CIFAR_MEMBER_DIR, CIFAR_META, CIFAR_TEST_BATCH, CIFAR_TRAIN_BATCHES
 
-__all__ = ["CifarFormatError", "CifarArrays", "read_cifar_tar", "write_cifar_tar"]
-
 IMAGE_SHAPE = (3, 32, 32)
 N_CLASSES = 10
 

@@ -35,8 +35,6 @@ from advgrad import __version__
 from advgrad.data import cifar, idx
 from advgrad.data.sources import DatasetSource, SourceFile
 
-__all__ = ["DownloadError", "ChecksumError", "Retry", "file_sources", "fetch_file", "verify_file", "fetch_dataset"]
-
 log = logging.getLogger("advgrad")
 
 USER_AGENT = f"advgrad/{__version__}"

@@ -20,8 +20,6 @@ from advgrad.core.io import PrepareError
 from advgrad.core.names import NUM_CLASSES as N_CLASSES
 from advgrad.data.sources import MNIST_FILES
 
-__all__ = ["IdxFormatError", "read_idx", "read_bytes", "parse_idx", "write_idx", "read_mnist"]
-
 # Element type code -> dtype (big-endian, as the format stores it).
 DTYPES = {
     0x08: np.dtype("u1"),

@@ -19,18 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = [
-    "SourceFile",
-    "DatasetSource",
-    "SOURCES",
-    "MNIST_FILES",
-    "CIFAR_ARCHIVE",
-    "CIFAR_MEMBER_DIR",
-    "CIFAR_TRAIN_BATCHES",
-    "CIFAR_TEST_BATCH",
-    "CIFAR_META",
-]
-
 # MNIST-format file names, by split: (images, labels).
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),

@@ -14,8 +14,6 @@ import torch
 
 from advgrad.core.io import PrepareError, Split, load_checked, training_size
 
-__all__ = ["MnistData", "prepare_mnist", "load_mnist"]
-
 
 @dataclass
 class MnistData:
