@@ -61,14 +61,12 @@ class _ArrayUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
 
 
-def _unpickle(data: bytes, where: str):
+def _read_batch(pickled: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """One pickled batch -> its images (n, 3, 32, 32) and labels (n,), uint8."""
     try:
-        return _ArrayUnpickler(io.BytesIO(data), encoding="bytes").load()
+        batch = _ArrayUnpickler(io.BytesIO(pickled), encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError) as e:
         raise CifarFormatError(f"{where}: not a readable pickle ({e})") from None
-
-
-def _check_batch(batch, where: str) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise CifarFormatError(f"{where}: not a CIFAR batch (expected a dict with b'data' and b'labels')")
     data, labels = batch[b"data"], np.asarray(batch[b"labels"])
@@ -116,11 +114,6 @@ def read_cifar_tar(path: str | Path, name: str | None = None) -> CifarArrays:
     if missing:
         raise CifarFormatError(f"{name}: missing member {CIFAR_MEMBER_DIR}/{missing[0]}")
     # x, y: the five training batches, then the test batch
-    x, y = zip(*(_check_batch(_unpickle(raw[b], f"{name}:{b}"), f"{name}:{b}") for b in batch_names))
-    return CifarArrays(
-        np.concatenate(x[:-1]),
-        np.concatenate(y[:-1]),
-        x[-1],
-        y[-1],
-        {member: hashlib.md5(data).hexdigest() for member, data in raw.items()},
-    )
+    x, y = zip(*(_read_batch(raw[b], f"{name}:{b}") for b in batch_names))
+    member_md5 = {member: hashlib.md5(data).hexdigest() for member, data in raw.items()}
+    return CifarArrays(np.concatenate(x[:-1]), np.concatenate(y[:-1]), x[-1], y[-1], member_md5)

@@ -66,23 +66,19 @@ def file_sources(spec: DatasetSource, name: str, mirror: str | None = None) -> l
     return [str(Path(mirror) / spec.name / name)]
 
 
-def _http_get(url: str, dest: Path) -> None:
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as response, open(dest, "wb") as f:
-        shutil.copyfileobj(response, f, 1 << 20)
-        expected = response.headers.get("Content-Length")
-    size = dest.stat().st_size
-    if expected is not None and size != int(expected):
-        # A connection that closes early is a network error like any other: retry it.
-        raise ConnectionError(f"connection closed after {size} of {expected} bytes")
-
-
 def _download(url: str, dest: Path, retry: Retry) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     cause = ""
     for attempt in range(1, retry.attempts + 1):
         try:
-            _http_get(url, dest)
-            return
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response, open(dest, "wb") as f:
+                shutil.copyfileobj(response, f, 1 << 20)
+                expected = response.headers.get("Content-Length")
+            size = dest.stat().st_size
+            if expected is None or size == int(expected):
+                return
+            # A connection that closes early is a network error like any other: retry it.
+            cause = f"connection closed after {size} of {expected} bytes"
         except urllib.error.HTTPError as e:
             if e.code < 500 and e.code != 429:  # the server answered: the file is not there
                 raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
