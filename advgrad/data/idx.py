@@ -30,8 +30,6 @@ DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 
-GZIP_MAGIC = b"\x1f\x8b"
-
 
 class IdxFormatError(ValueError):
     """A file is not a well-formed IDX file (or gzip'd IDX file); the message names it."""
@@ -44,7 +42,7 @@ def read_bytes(path: str | Path, name: str | None = None) -> bytes:
     """
     name = name or str(path)
     data = Path(path).read_bytes()
-    if not data.startswith(GZIP_MAGIC):
+    if not data.startswith(b"\x1f\x8b"):  # gzip's magic bytes (RFC 1952)
         return data
     try:
         return gzip.decompress(data)
