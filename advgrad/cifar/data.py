@@ -68,11 +68,8 @@ def fit_zca(x_uint8: torch.Tensor, epsilon: float, gcn: bool) -> dict:
             yield _gcn(rows) if gcn else rows
 
     mean = sum(rows.sum(dim=0) for rows in chunks()) / n  # (D,)
-    cov = 0
-    for rows in chunks():  # a second pass: centring first keeps the sum accurate
-        centred = rows - mean  # (CHUNK, D)
-        cov = cov + centred.T @ centred
-    cov = cov / n  # (D, D)
+    centred = (rows - mean for rows in chunks())  # a second pass: centring first keeps the sum accurate
+    cov = sum(c.T @ c for c in centred) / n  # (D, D)
     lam, u = torch.linalg.eigh(cov)
     lam = lam.clamp_min(0)  # round-off can make the eigenvalues of a singular C slightly negative
     w = (u * (lam + epsilon).rsqrt()) @ u.T  # U diag(1/sqrt(lambda + eps)) U^T
