@@ -32,8 +32,7 @@ MANIFEST = "manifest.json"
 
 
 def download_meta(raw_dir: str | Path) -> dict:
-    """The dataset and verified keys of the manifest a download wrote: what the preprocess stages
-    store in their meta."""
+    """The dataset and verified keys of a download's manifest, which the preprocess stages store."""
     path = Path(raw_dir) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no download manifest; run the download stage first")
