@@ -31,12 +31,13 @@ log = logging.getLogger("advgrad")
 MANIFEST = "manifest.json"
 
 
-def read_manifest(raw_dir: str | Path) -> dict:
-    """The manifest a download wrote, for the preprocess stages."""
+def download_meta(raw_dir: str | Path) -> dict:
+    """The dataset and verified keys of a download's manifest, which the preprocess stages store."""
     path = Path(raw_dir) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no download manifest; run the download stage first")
-    return json.loads(path.read_text())
+    manifest = json.loads(path.read_text())
+    return {"dataset": manifest["dataset"], "verified": manifest["verified"]}
 
 
 def save_processed(stage: str, make: Callable[[], dict], out: Path, format_error: type[ValueError]) -> None:
@@ -75,16 +76,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     mirror = os.environ.get("ADVGRAD_DATA_MIRROR") or None
     allow_unverified = os.environ.get("ADVGRAD_ALLOW_UNVERIFIED", "") not in ("", "0")
+    retry = Retry(attempts=args.retries + 1, delay=args.retry_delay)
     try:
-        manifest = run(
-            args.dataset, args.out, mirror, allow_unverified, Retry(attempts=args.retries + 1, delay=args.retry_delay)
-        )
-    except ChecksumError as e:
-        raise SystemExit(
-            f"download {args.dataset}: {e}; set ADVGRAD_ALLOW_UNVERIFIED=1 to accept unverified data"
-        ) from None
+        manifest = run(args.dataset, args.out, mirror, allow_unverified, retry)
     except DownloadError as e:
-        raise SystemExit(f"download {args.dataset}: {e}") from None
+        hint = "; set ADVGRAD_ALLOW_UNVERIFIED=1 to accept unverified data" if isinstance(e, ChecksumError) else ""
+        raise SystemExit(f"download {args.dataset}: {e}{hint}") from None
     state = "verified" if manifest["verified"] else "UNVERIFIED (ADVGRAD_ALLOW_UNVERIFIED=1)"
     log.info("%s: %d files in %s, %s", args.dataset, len(manifest["files"]), args.out, state)
 

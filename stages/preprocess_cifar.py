@@ -16,23 +16,15 @@ from advgrad.cifar.data import prepare_cifar
 from advgrad.data.cifar import CifarFormatError, read_cifar_tar
 from advgrad.data.sources import CIFAR_ARCHIVE
 from stages.common import cli
-from stages.download import read_manifest, save_processed
+from stages.download import download_meta, save_processed
 from stages.params import CIFAR_PREPS
 
 
 def run(raw: str | Path, prep: str, train_size: int | None, zca_epsilon: float, gcn: bool) -> dict:
     """Read the downloaded archive in `raw` and return the dict to store."""
-    m = read_manifest(raw)
+    meta = download_meta(raw)
     arrays = read_cifar_tar(Path(raw) / CIFAR_ARCHIVE)
-    return prepare_cifar(
-        arrays,
-        prep=prep,
-        train_size=train_size,
-        zca_epsilon=zca_epsilon,
-        gcn=gcn,
-        dataset=m["dataset"],
-        verified=m["verified"],
-    )
+    return prepare_cifar(arrays, prep=prep, train_size=train_size, zca_epsilon=zca_epsilon, gcn=gcn, **meta)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,19 +14,13 @@ from pathlib import Path
 from advgrad.data.idx import IdxFormatError, read_mnist
 from advgrad.mnist.data import prepare_mnist
 from stages.common import cli
-from stages.download import read_manifest, save_processed
+from stages.download import download_meta, save_processed
 
 
 def run(raw: str | Path, validation_size: int, train_size: int | None) -> dict:
     """Read the downloaded files in `raw` and return the dict to store."""
-    m = read_manifest(raw)
-    return prepare_mnist(
-        *read_mnist(raw),
-        train_size=train_size,
-        validation_size=validation_size,
-        dataset=m["dataset"],
-        verified=m["verified"],
-    )
+    meta = download_meta(raw)
+    return prepare_mnist(*read_mnist(raw), train_size=train_size, validation_size=validation_size, **meta)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Tiny, learnable stand-ins for the datasets, laid out as a mirror, and a local HTTP server.
+"""Tiny, learnable stand-ins for the datasets, written in the official formats (`write_idx`,
+`write_cifar_tar`) and laid out as a mirror, and a local HTTP server.
 
 MNIST-format fixture: class c is a bright 7x7 square in cell (c // 4, c % 4) of a 4x4 grid of
 7x7 cells (rows 7 * (c // 4) .. +7, columns 7 * (c % 4) .. +7), pixel values 160..255, on a
@@ -14,16 +15,28 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gzip
 import http.server
+import io
+import pickle
+import struct
+import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from advgrad.data.cifar import write_cifar_tar
-from advgrad.data.idx import write_idx
-from advgrad.data.sources import CIFAR_ARCHIVE, MNIST_FILES
+from advgrad.data.cifar import N_CLASSES
+from advgrad.data.idx import DTYPES
+from advgrad.data.sources import (
+    CIFAR_ARCHIVE,
+    CIFAR_MEMBER_DIR,
+    CIFAR_META,
+    CIFAR_TEST_BATCH,
+    CIFAR_TRAIN_BATCHES,
+    MNIST_FILES,
+)
 
 CELL = 7  # side of an MNIST class square, and of a grid cell
 CIFAR_SQUARE = slice(8, 24)  # rows and columns of the CIFAR class square
@@ -73,6 +86,73 @@ def cifar_like(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     square = PALETTE[labels][:, :, None, None] + rng.integers(-16, 17, size=(n, 3, 16, 16))
     images[:, :, CIFAR_SQUARE, CIFAR_SQUARE] = square
     return images.clip(0, 255).astype(np.uint8), labels
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers of the official formats (their readers are advgrad.data.idx and advgrad.data.cifar)
+
+
+def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> None:
+    """Write `array` as an IDX file; gzip'd when `compress`, by default when the name ends in .gz.
+
+    The gzip header's timestamp is fixed, so equal arrays give byte-identical files.
+    """
+    path = Path(path)
+    array = np.asarray(array)
+    native = array.dtype.newbyteorder("=")
+    codes = {dt.newbyteorder("="): code for code, dt in DTYPES.items()}
+    if native not in codes:
+        raise TypeError(f"IDX has no type code for dtype {array.dtype}")
+    code = codes[native]
+    header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + np.ascontiguousarray(array, dtype=DTYPES[code]).tobytes()
+    if compress is None:
+        compress = path.suffix == ".gz"
+    path.write_bytes(gzip.compress(data, mtime=0) if compress else data)
+
+
+def _add_member(tar: tarfile.TarFile, name: str, obj) -> None:
+    data = pickle.dumps(obj, protocol=3)  # the oldest protocol with a bytes type
+    info = tarfile.TarInfo(f"{CIFAR_MEMBER_DIR}/{name}")
+    info.size, info.mode, info.mtime = len(data), 0o644, 0
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_cifar_tar(path: str | Path, x_train, y_train, x_test, y_test) -> None:
+    """Write arrays in the official archive layout (the fixtures' CIFAR-10 mirror).
+
+    x_*: uint8 (N, 3, 32, 32); the training set is split into the five data batches, so its
+    size must be a multiple of 5. Member order, timestamps and gzip header are fixed, so equal
+    inputs give byte-identical archives.
+    """
+    if len(x_train) % len(CIFAR_TRAIN_BATCHES):
+        raise ValueError(f"training set size {len(x_train)} is not a multiple of {len(CIFAR_TRAIN_BATCHES)}")
+    per_batch = len(x_train) // len(CIFAR_TRAIN_BATCHES)
+
+    def batch(label: str, x: np.ndarray, y: np.ndarray) -> dict:
+        x = np.ascontiguousarray(x, dtype=np.uint8).reshape(len(x), -1)  # (n, 3072)
+        return {
+            b"batch_label": label.encode(),
+            b"labels": [int(v) for v in y],
+            b"data": x,
+            b"filenames": [f"image_{i:05d}.png".encode() for i in range(len(x))],
+        }
+
+    with (
+        open(path, "wb") as f,
+        gzip.GzipFile(filename="", fileobj=f, mode="wb", mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar,
+    ):
+        label_names = [f"class_{c}".encode() for c in range(N_CLASSES)]
+        _add_member(tar, CIFAR_META, {b"label_names": label_names, b"num_cases_per_batch": per_batch, b"num_vis": 3072})
+        for i, name in enumerate(CIFAR_TRAIN_BATCHES):
+            rows = slice(i * per_batch, (i + 1) * per_batch)
+            _add_member(tar, name, batch(f"training batch {i + 1} of 5", x_train[rows], y_train[rows]))
+        _add_member(tar, CIFAR_TEST_BATCH, batch("testing batch 1 of 1", x_test, y_test))
+
+
+# ---------------------------------------------------------------------------------------------
+# Mirrors
 
 
 def write_mnist_mirror(

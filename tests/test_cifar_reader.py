@@ -14,7 +14,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from advgrad.data.cifar import CifarFormatError, read_cifar_tar, write_cifar_tar
+from advgrad.data.cifar import CifarFormatError, read_cifar_tar
+from tests.fixtures import write_cifar_tar
 
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 

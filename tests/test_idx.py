@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
 
-from advgrad.data.idx import IdxFormatError, read_idx, write_idx
+from advgrad.data.idx import IdxFormatError, read_idx
+from tests.fixtures import write_idx
 
 
 def test_uint8_images_bytes_by_hand(tmp_path):

@@ -18,7 +18,6 @@ from advgrad.core.io import Split, load_checked, training_size
 if TYPE_CHECKING:
     from advgrad.data.cifar import CifarArrays
 
-__all__ = ["CifarData", "fit_simple", "fit_zca", "apply_transform", "prepare_cifar", "load_cifar"]
 
 GCN_MIN_STD = 1e-8  # a constant image has std 0; it maps to all zeros instead of NaN
 CHUNK = 10_000  # rows per step in the ZCA fit and transform: bounds the float temporaries
@@ -69,11 +68,8 @@ def fit_zca(x_uint8: torch.Tensor, epsilon: float, gcn: bool) -> dict:
             yield _gcn(rows) if gcn else rows
 
     mean = sum(rows.sum(dim=0) for rows in chunks()) / n  # (D,)
-    cov = 0
-    for rows in chunks():  # a second pass: centring first keeps the sum accurate
-        centred = rows - mean  # (CHUNK, D)
-        cov = cov + centred.T @ centred
-    cov = cov / n  # (D, D)
+    centred = (rows - mean for rows in chunks())  # a second pass: centring first keeps the sum accurate
+    cov = sum(c.T @ c for c in centred) / n  # (D, D)
     lam, u = torch.linalg.eigh(cov)
     lam = lam.clamp_min(0)  # round-off can make the eigenvalues of a singular C slightly negative
     w = (u * (lam + epsilon).rsqrt()) @ u.T  # U diag(1/sqrt(lambda + eps)) U^T

@@ -1,4 +1,2 @@
-"""The official dataset files: where they come from (`sources`), their formats (`idx` for
-MNIST-format files, `cifar` for the CIFAR-10 tar) and their verified download (`fetch`).
-Preprocessing and loading live with each family (`advgrad.mnist.data`, `advgrad.cifar.data`).
-"""
+"""The official dataset files: where they come from (`sources`), their formats (`idx`, `cifar`) and
+their verified download (`fetch`); preprocessing and loading live in `advgrad.{mnist,cifar}.data`."""

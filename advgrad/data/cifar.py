@@ -26,8 +26,6 @@ import numpy as np
 
 from advgrad.data.sources import CIFAR_MEMBER_DIR, CIFAR_META, CIFAR_TEST_BATCH, CIFAR_TRAIN_BATCHES
 
-__all__ = ["CifarFormatError", "CifarArrays", "read_cifar_tar", "write_cifar_tar"]
-
 IMAGE_SHAPE = (3, 32, 32)
 N_CLASSES = 10
 
@@ -63,14 +61,12 @@ class _ArrayUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
 
 
-def _unpickle(data: bytes, where: str):
+def _read_batch(pickled: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """One pickled batch -> its images (n, 3, 32, 32) and labels (n,), uint8."""
     try:
-        return _ArrayUnpickler(io.BytesIO(data), encoding="bytes").load()
+        batch = _ArrayUnpickler(io.BytesIO(pickled), encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError) as e:
         raise CifarFormatError(f"{where}: not a readable pickle ({e})") from None
-
-
-def _check_batch(batch, where: str) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise CifarFormatError(f"{where}: not a CIFAR batch (expected a dict with b'data' and b'labels')")
     data, labels = batch[b"data"], np.asarray(batch[b"labels"])
@@ -118,51 +114,6 @@ def read_cifar_tar(path: str | Path, name: str | None = None) -> CifarArrays:
     if missing:
         raise CifarFormatError(f"{name}: missing member {CIFAR_MEMBER_DIR}/{missing[0]}")
     # x, y: the five training batches, then the test batch
-    x, y = zip(*(_check_batch(_unpickle(raw[b], f"{name}:{b}"), f"{name}:{b}") for b in batch_names))
-    return CifarArrays(
-        np.concatenate(x[:-1]),
-        np.concatenate(y[:-1]),
-        x[-1],
-        y[-1],
-        {member: hashlib.md5(data).hexdigest() for member, data in raw.items()},
-    )
-
-
-def _add_member(tar: tarfile.TarFile, name: str, obj) -> None:
-    data = pickle.dumps(obj, protocol=3)  # the oldest protocol with a bytes type
-    info = tarfile.TarInfo(f"{CIFAR_MEMBER_DIR}/{name}")
-    info.size, info.mode, info.mtime = len(data), 0o644, 0
-    tar.addfile(info, io.BytesIO(data))
-
-
-def write_cifar_tar(path: str | Path, x_train, y_train, x_test, y_test) -> None:
-    """Write arrays in the official archive layout (for fixtures and private data).
-
-    x_*: uint8 (N, 3, 32, 32); the training set is split into the five data batches, so its
-    size must be a multiple of 5. Member order, timestamps and gzip header are fixed, so equal
-    inputs give byte-identical archives.
-    """
-    if len(x_train) % len(CIFAR_TRAIN_BATCHES):
-        raise ValueError(f"training set size {len(x_train)} is not a multiple of {len(CIFAR_TRAIN_BATCHES)}")
-    per_batch = len(x_train) // len(CIFAR_TRAIN_BATCHES)
-
-    def batch(label: str, x: np.ndarray, y: np.ndarray) -> dict:
-        x = np.ascontiguousarray(x, dtype=np.uint8).reshape(len(x), -1)  # (n, 3072)
-        return {
-            b"batch_label": label.encode(),
-            b"labels": [int(v) for v in y],
-            b"data": x,
-            b"filenames": [f"image_{i:05d}.png".encode() for i in range(len(x))],
-        }
-
-    with (
-        open(path, "wb") as f,
-        gzip.GzipFile(filename="", fileobj=f, mode="wb", mtime=0) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar,
-    ):
-        label_names = [f"class_{c}".encode() for c in range(N_CLASSES)]
-        _add_member(tar, CIFAR_META, {b"label_names": label_names, b"num_cases_per_batch": per_batch, b"num_vis": 3072})
-        for i, name in enumerate(CIFAR_TRAIN_BATCHES):
-            rows = slice(i * per_batch, (i + 1) * per_batch)
-            _add_member(tar, name, batch(f"training batch {i + 1} of 5", x_train[rows], y_train[rows]))
-        _add_member(tar, CIFAR_TEST_BATCH, batch("testing batch 1 of 1", x_test, y_test))
+    x, y = zip(*(_read_batch(raw[b], f"{name}:{b}") for b in batch_names))
+    member_md5 = {member: hashlib.md5(data).hexdigest() for member, data in raw.items()}
+    return CifarArrays(np.concatenate(x[:-1]), np.concatenate(y[:-1]), x[-1], y[-1], member_md5)

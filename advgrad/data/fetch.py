@@ -35,8 +35,6 @@ from advgrad import __version__
 from advgrad.data import cifar, idx
 from advgrad.data.sources import DatasetSource, SourceFile
 
-__all__ = ["DownloadError", "ChecksumError", "Retry", "file_sources", "fetch_file", "verify_file", "fetch_dataset"]
-
 log = logging.getLogger("advgrad")
 
 USER_AGENT = f"advgrad/{__version__}"
@@ -68,23 +66,19 @@ def file_sources(spec: DatasetSource, name: str, mirror: str | None = None) -> l
     return [str(Path(mirror) / spec.name / name)]
 
 
-def _http_get(url: str, dest: Path) -> None:
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as response, open(dest, "wb") as f:
-        shutil.copyfileobj(response, f, 1 << 20)
-        expected = response.headers.get("Content-Length")
-    size = dest.stat().st_size
-    if expected is not None and size != int(expected):
-        # A connection that closes early is a network error like any other: retry it.
-        raise ConnectionError(f"connection closed after {size} of {expected} bytes")
-
-
 def _download(url: str, dest: Path, retry: Retry) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     cause = ""
     for attempt in range(1, retry.attempts + 1):
         try:
-            _http_get(url, dest)
-            return
+            with urllib.request.urlopen(request, timeout=TIMEOUT) as response, open(dest, "wb") as f:
+                shutil.copyfileobj(response, f, 1 << 20)
+                expected = response.headers.get("Content-Length")
+            size = dest.stat().st_size
+            if expected is None or size == int(expected):
+                return
+            # A connection that closes early is a network error like any other: retry it.
+            cause = f"connection closed after {size} of {expected} bytes"
         except urllib.error.HTTPError as e:
             if e.code < 500 and e.code != 429:  # the server answered: the file is not there
                 raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
@@ -110,32 +104,26 @@ def fetch_file(source: str, dest: Path, retry: Retry = Retry()) -> None:
     shutil.copyfile(path, dest)
 
 
-def _content_md5(path: Path, file: SourceFile, source: str) -> str | dict[str, str]:
-    """Decompress and validate the whole file; return the md5 of its content (see SourceFile)."""
-    if file.kind == "idx":
-        data = idx.read_bytes(path, name=source)
-        idx.parse_idx(data, name=source)
-        return hashlib.md5(data).hexdigest()
-    if file.kind == "cifar-tar":
-        return cifar.read_cifar_tar(path, name=source).member_md5
-    raise ValueError(f"unknown file kind {file.kind!r}")
-
-
 def _mismatch(file: SourceFile, archive_md5: str, content) -> str:
     """'archive md5 X (expected Y), <content> md5 Z (expected W)' for the first differing part."""
     text = f"archive md5 {archive_md5} (expected {file.md5 or 'unknown'})"
-    if isinstance(file.content_md5, dict):
-        for member, expected in file.content_md5.items():
-            if content.get(member) != expected:
-                return text + f", member {member} md5 {content.get(member, 'missing')} (expected {expected})"
-        return text
-    return text + f", decompressed content md5 {content} (expected {file.content_md5 or 'unknown'})"
+    if not isinstance(file.content_md5, dict):
+        return text + f", decompressed content md5 {content} (expected {file.content_md5 or 'unknown'})"
+    bad = [(member, md5) for member, md5 in file.content_md5.items() if content.get(member) != md5]
+    return text + "".join(f", member {m} md5 {content.get(m, 'missing')} (expected {md5})" for m, md5 in bad[:1])
 
 
 def verify_file(path: Path, file: SourceFile, source: str, allow_unverified: bool = False) -> dict:
     """Validate one fetched file (module docstring) and return its manifest record."""
-    try:
-        content = _content_md5(path, file, source)
+    try:  # decompress and validate the whole file; content: the md5(s) of its content (SourceFile)
+        if file.kind == "idx":
+            data = idx.read_bytes(path, name=source)
+            idx.parse_idx(data, name=source)
+            content = hashlib.md5(data).hexdigest()
+        elif file.kind == "cifar-tar":
+            content = cifar.read_cifar_tar(path, name=source).member_md5
+        else:
+            raise ValueError(f"unknown file kind {file.kind!r}")
     except (idx.IdxFormatError, cifar.CifarFormatError) as e:
         raise DownloadError(str(e)) from None
     archive_md5 = calculate_md5(path)  # torchvision's helper, as its datasets use
@@ -143,10 +131,10 @@ def verify_file(path: Path, file: SourceFile, source: str, allow_unverified: boo
         verified_by = "archive"
     elif file.content_md5 and content == file.content_md5:
         verified_by = "content"
+    elif not allow_unverified:
+        raise ChecksumError(f"{source}: checksum mismatch: {_mismatch(file, archive_md5, content)}")
     else:
         verified_by = None
-        if not allow_unverified:
-            raise ChecksumError(f"{source}: checksum mismatch: {_mismatch(file, archive_md5, content)}")
         log.warning("%s: UNVERIFIED (%s)", source, _mismatch(file, archive_md5, content))
     return {"md5": archive_md5, "content_md5": content, "verified_by": verified_by, "source": source}
 
@@ -177,11 +165,6 @@ def fetch_dataset(
         else:
             raise DownloadError(f"{file.name}: could not fetch it: {'; '.join(errors)}")
         files[file.name] = verify_file(dest, file, source, allow_unverified)
-        log.info(
-            "%s: %d bytes from %s, verified by %s",
-            file.name,
-            dest.stat().st_size,
-            source,
-            files[file.name]["verified_by"] or "nothing (unverified)",
-        )
+        by = files[file.name]["verified_by"] or "nothing (unverified)"
+        log.info("%s: %d bytes from %s, verified by %s", file.name, dest.stat().st_size, source, by)
     return {"dataset": spec.name, "verified": all(r["verified_by"] for r in files.values()), "files": files}

@@ -20,8 +20,6 @@ from advgrad.core.io import PrepareError
 from advgrad.core.names import NUM_CLASSES as N_CLASSES
 from advgrad.data.sources import MNIST_FILES
 
-__all__ = ["IdxFormatError", "read_idx", "read_bytes", "parse_idx", "write_idx", "read_mnist"]
-
 # Element type code -> dtype (big-endian, as the format stores it).
 DTYPES = {
     0x08: np.dtype("u1"),
@@ -31,9 +29,6 @@ DTYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
-_CODES = {dt.newbyteorder("="): code for code, dt in DTYPES.items()}
-
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 class IdxFormatError(ValueError):
@@ -47,7 +42,7 @@ def read_bytes(path: str | Path, name: str | None = None) -> bytes:
     """
     name = name or str(path)
     data = Path(path).read_bytes()
-    if not data.startswith(GZIP_MAGIC):
+    if not data.startswith(b"\x1f\x8b"):  # gzip's magic bytes (RFC 1952)
         return data
     try:
         return gzip.decompress(data)
@@ -87,24 +82,6 @@ def parse_idx(data: bytes, name: str | Path = "<bytes>") -> np.ndarray:
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file, gzip'd or raw; raise IdxFormatError naming the file if it is malformed."""
     return parse_idx(read_bytes(path), path)
-
-
-def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> None:
-    """Write `array` as an IDX file; gzip'd when `compress`, by default when the name ends in .gz.
-
-    The gzip header's timestamp is fixed, so equal arrays give byte-identical files.
-    """
-    path = Path(path)
-    array = np.asarray(array)
-    native = array.dtype.newbyteorder("=")
-    if native not in _CODES:
-        raise TypeError(f"IDX has no type code for dtype {array.dtype}")
-    code = _CODES[native]
-    header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    data = header + np.ascontiguousarray(array, dtype=DTYPES[code]).tobytes()
-    if compress is None:
-        compress = path.suffix == ".gz"
-    path.write_bytes(gzip.compress(data, mtime=0) if compress else data)
 
 
 def read_mnist(raw_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

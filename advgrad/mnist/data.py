@@ -14,8 +14,6 @@ import torch
 
 from advgrad.core.io import PrepareError, Split, load_checked, training_size
 
-__all__ = ["MnistData", "prepare_mnist", "load_mnist"]
-
 
 @dataclass
 class MnistData:
@@ -65,12 +63,11 @@ def load_mnist(path: str | Path, device: str | torch.device = "cpu") -> MnistDat
     x = blob["x_train"].to(device).float().div_(255)  # (N, 784): pixels scaled to [0, 1] (§3)
     y = blob["y_train"].to(device).long()  # (N,)
     val_idx = blob["val_idx"].to(device)  # (V,)
-    is_val = torch.zeros(len(y), dtype=torch.bool, device=device)
-    is_val[val_idx] = True
-    fit_idx = (~is_val).nonzero().squeeze(1)  # (N - V,): the other training images, in order
+    fit = torch.ones(len(y), dtype=torch.bool, device=device)  # (N,): the other training images
+    fit[val_idx] = False
     return MnistData(
         train=Split(x, y),
-        fit=Split(x[fit_idx], y[fit_idx]),
+        fit=Split(x[fit], y[fit]),
         val=Split(x[val_idx], y[val_idx]),
         test=Split(blob["x_test"].to(device).float().div_(255), blob["y_test"].to(device).long()),
         meta=blob["meta"],
