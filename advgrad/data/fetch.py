@@ -109,8 +109,10 @@ def _mismatch(file: SourceFile, archive_md5: str, content) -> str:
     text = f"archive md5 {archive_md5} (expected {file.md5 or 'unknown'})"
     if not isinstance(file.content_md5, dict):
         return text + f", decompressed content md5 {content} (expected {file.content_md5 or 'unknown'})"
-    bad = [(member, md5) for member, md5 in file.content_md5.items() if content.get(member) != md5]
-    return text + "".join(f", member {m} md5 {content.get(m, 'missing')} (expected {md5})" for m, md5 in bad[:1])
+    for member, expected in file.content_md5.items():
+        if content.get(member) != expected:
+            return text + f", member {member} md5 {content.get(member, 'missing')} (expected {expected})"
+    return text
 
 
 def verify_file(path: Path, file: SourceFile, source: str, allow_unverified: bool = False) -> dict:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from advgrad.core.adversarial import fgsm_autograd
-from advgrad.core.evaluation import misclassified
+from advgrad.core.evaluation import misclassified, wrong
 from advgrad.core.stats import mean_std
 from advgrad.mnist.model import bce_loss
 
@@ -149,11 +149,6 @@ def pgd_examples(
                 adv = adv.clamp(*clip)
         out.append(adv)
     return torch.cat(out)
-
-
-@torch.no_grad()
-def wrong(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return model(x).argmax(-1) != y
 
 
 def robustness_broken(

@@ -30,7 +30,7 @@ import torch
 import torchattacks
 from torch import nn
 
-from advgrad.evaluate.attack import wrong
+from advgrad.core.evaluation import wrong
 
 STEPS = 100  # APGD-CE, APGD-T and FAB-T iterations of the standard version
 SQUARE_QUERIES = 5000  # Square's query budget in the standard version
