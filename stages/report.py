@@ -23,7 +23,6 @@ from advgrad.core.io import save_json, save_text, staging_dir
 from advgrad.report import tables
 from advgrad.report.figures import plot_error_curves, plot_robustness, plot_tables
 from advgrad.report.ledger import converged_epoch
-from advgrad.report.readme import replace_block
 from advgrad.report.tables import Results
 from stages.common import cli, stage_errors
 from stages.params import MNIST_METHODS, Params
@@ -176,25 +175,8 @@ def write_figures(params: Params, runs: Path, results: Results, curves: pd.DataF
         return sorted(p.name for p in tmp.iterdir())
 
 
-README_START, README_END = "<!-- results: generated from reports/headline.md -->", "<!-- /results -->"
-
-
-def sync_readme(readme: Path, block: str) -> None:
-    """Put `block` (reports/headline.md) between the README's results markers."""
-    try:
-        text = replace_block(readme.read_text(), README_START, README_END, block)
-    except ValueError as e:
-        raise SystemExit(f"report: {readme} has {e}") from None
-    save_text(text, readme)
-
-
 def main(argv=None) -> None:
-    args, params = cli(
-        __doc__, argv, ("--runs", Path, Path("runs")), ("--out", Path, Path("reports")), ("--sync-readme", Path, None)
-    )
-    if args.sync_readme:  # by hand, after a committed run: python -m stages.report --sync-readme README.md
-        sync_readme(args.sync_readme, (args.out / "headline.md").read_text())
-        return
+    args, params = cli(__doc__, argv, ("--runs", Path, Path("runs")), ("--out", Path, Path("reports")))
     with stage_errors("report"):
         results, curves = load(params, args.runs)
         written = write_figures(params, args.runs, results, curves, args.out / "figures")

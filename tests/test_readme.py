@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 
-from advgrad.report.readme import CHOICES_END, CHOICES_START, choices_table
-from stages.report import README_END, README_START
+import pytest
+
+from advgrad.report.readme import CHOICES, RESULTS, choices_table, main
 from tests.real_data import ROOT
 
 README = (ROOT / "README.md").read_text()
-GENERATED = ((README_START, README_END), (CHOICES_START, CHOICES_END))
+GENERATED = (RESULTS, CHOICES)
 
 
 def block(start: str, end: str) -> str:
@@ -19,14 +20,14 @@ def block(start: str, end: str) -> str:
 
 def test_the_readme_results_are_the_committed_reports():
     """Generated from reports/headline.md, so the README cannot drift from reports/ (after a run:
-    python -m stages.report --sync-readme README.md)."""
-    assert block(README_START, README_END).strip() == (ROOT / "reports" / "headline.md").read_text().strip()
+    python -m advgrad.report.readme README.md)."""
+    assert block(*RESULTS).strip() == (ROOT / "reports" / "headline.md").read_text().strip()
 
 
 def test_the_readme_choices_are_the_protocol():
     """Generated from advgrad/report/protocol.yaml, so the README's choices cannot drift from the
     protocol the report checks runs against (after an edit: python -m advgrad.report.readme README.md)."""
-    assert block(CHOICES_START, CHOICES_END).strip() == choices_table().strip()
+    assert block(*CHOICES).strip() == choices_table().strip()
 
 
 def test_the_readme_is_short():
@@ -78,3 +79,30 @@ def test_the_transfer_gap_report_is_rendered_from_the_saved_results():
     from studies.transfer_gap import REPORT, RESULTS, render
 
     assert REPORT.read_text() == render(sorted(RESULTS.glob("transfer_gap-*.json")))
+
+
+def test_one_command_checks_and_rewrites_both_generated_blocks(tmp_path, capsys):
+    readme, headline = tmp_path / "README.md", tmp_path / "headline.md"
+    headline.write_text("new results\n")
+    stale = f"intro\n{RESULTS[0]}\nold\n{RESULTS[1]}\nmiddle\n{CHOICES[0]}\nold\n{CHOICES[1]}\nend\n"
+    readme.write_text(stale)
+    args = [str(readme), "--headline", str(headline)]
+    with pytest.raises(SystemExit) as stopped:
+        main(["--check", *args])
+    assert stopped.value.code == 1 and readme.read_text() == stale  # --check writes nothing
+    main(args)
+    choices = choices_table().strip()
+    assert readme.read_text() == stale.replace("old", "new results", 1).replace("old", choices, 1)
+    main(["--check", *args])  # up to date: no exit status 1
+    assert capsys.readouterr().out.endswith("generated blocks up to date\n")
+
+
+def test_a_readme_without_a_block_or_a_missing_headline_ends_in_one_line(tmp_path):
+    readme, headline = tmp_path / "README.md", tmp_path / "headline.md"
+    readme.write_text(f"{RESULTS[0]}\nold\n{RESULTS[1]}\n")  # no choices block
+    with pytest.raises(SystemExit, match="headline.md: no such file"):
+        main([str(readme), "--headline", str(headline)])
+    headline.write_text("new\n")
+    with pytest.raises(SystemExit, match=re.escape(f"README.md has no {CHOICES[0]} ... {CHOICES[1]} block")):
+        main([str(readme), "--headline", str(headline)])
+    assert readme.read_text() == f"{RESULTS[0]}\nold\n{RESULTS[1]}\n"  # nothing half-written

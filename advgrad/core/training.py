@@ -139,7 +139,7 @@ def fit(
         loss_sum = torch.zeros(n_seeds, device=device)
         model.train()
         for idx in order.split(batch_size, dim=1):  # (S, B); the last may be smaller
-            # index_select on the flat indices: on CPU ~4x faster than x[idx]
+            # one gather on the flat indices: on a CPU much faster than advanced indexing x[idx]
             xb = x.index_select(0, idx.reshape(-1)).view(*idx.shape, *x.shape[1:])  # (S, B, ...)
             yb = y.index_select(0, idx.reshape(-1)).view(idx.shape)  # (S, B)
             if not stacked:

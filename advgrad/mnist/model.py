@@ -54,10 +54,6 @@ class MLPConfig:
         return (self.input_mean, self.input_std) != (0.0, 1.0)
 
     @property
-    def has_dropout(self) -> bool:
-        return self.dropout_input > 0 or self.dropout_hidden > 0
-
-    @property
     def dropout_rates(self) -> list[float]:
         """The drop probability on the input of every Linear layer."""
         return [self.dropout_input] + [self.dropout_hidden] * (len(self.sizes) - 2)

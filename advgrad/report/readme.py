@@ -1,15 +1,14 @@
-"""The README's generated blocks that come from the code: the choices table, from the protocol.
+"""The README's generated blocks: the results, from reports/headline.md (the report stage's), and
+the choices table, from the protocol.
 
 The README's "Choices" table is `advgrad.report.protocol.PROTOCOL` filtered to the choices: the
 settings whose value is not the paper's own (the author's code, Srivastava et al., Madry et al.,
 Goodfellow et al. or ours), and the paper's settings that the author's code reads otherwise. The
-README keeps a copy between `CHOICES_START` and `CHOICES_END`; tests/test_readme.py fails when
-that copy drifts from this module's rendering, and
+README keeps a copy of each block between its markers; tests/test_readme.py fails when a copy
+drifts, and
 
-    python -m advgrad.report.readme README.md            # rewrites the block in place
-    python -m advgrad.report.readme --check README.md    # exit status 1 if it is out of date
-
-(The results block above it comes from reports/headline.md: `python -m stages.report --sync-readme README.md`.)
+    python -m advgrad.report.readme README.md            # rewrites both blocks in place
+    python -m advgrad.report.readme --check README.md    # exit status 1 if either is out of date
 """
 
 from __future__ import annotations
@@ -23,8 +22,8 @@ from pathlib import Path
 from advgrad.core.io import save_text
 from advgrad.report.protocol import AUTHOR, PAPER, PROTOCOL, Setting
 
-CHOICES_START = "<!-- choices: generated from advgrad/report/protocol.py -->"
-CHOICES_END = "<!-- /choices -->"
+RESULTS = ("<!-- results: generated from reports/headline.md -->", "<!-- /results -->")  # (start, end) markers
+CHOICES = ("<!-- choices: generated from advgrad/report/protocol.py -->", "<!-- /choices -->")
 
 PART = {"mnist": "MNIST", "attack": "FGSM transfer", "robustness": "robustness", "cifar10": "CIFAR-10"}
 
@@ -53,11 +52,15 @@ def replace_block(text: str, start: str, end: str, block: str) -> str:
     return head + start + "\n" + block.strip() + "\n" + end + rest.split(end, 1)[1]
 
 
-def sync_readme(readme: Path, check: bool = False) -> bool:
-    """Rewrite the README's choices block (or with `check`, only compare); True if it was out of date."""
-    text = readme.read_text(encoding="utf-8")
+def sync_readme(readme: Path, headline: Path, check: bool = False) -> bool:
+    """Rewrite the README's results block (`headline`'s text) and choices block (or with `check`,
+    only compare); True if either was out of date."""
+    if not headline.is_file():
+        raise SystemExit(f"readme: {headline}: no such file (the report stage writes it: dvc repro report)")
+    text = new = readme.read_text(encoding="utf-8")
     try:
-        new = replace_block(text, CHOICES_START, CHOICES_END, choices_table())
+        for markers, block in ((RESULTS, headline.read_text(encoding="utf-8")), (CHOICES, choices_table())):
+            new = replace_block(new, *markers, block)
     except ValueError as e:
         raise SystemExit(f"readme: {readme} has {e}") from None
     if new != text and not check:
@@ -68,13 +71,14 @@ def sync_readme(readme: Path, check: bool = False) -> bool:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("readme", type=Path, help="the README to update (README.md)")
-    ap.add_argument("--check", action="store_true", help="do not write; exit status 1 if the block is out of date")
+    ap.add_argument("--headline", type=Path, default=Path("reports/headline.md"), help="the results block's source")
+    ap.add_argument("--check", action="store_true", help="do not write; exit status 1 if a block is out of date")
     args = ap.parse_args(argv)
-    stale = sync_readme(args.readme, check=args.check)
+    stale = sync_readme(args.readme, args.headline, check=args.check)
     if args.check and stale:
-        print(f"readme: {args.readme}'s choices block is out of date: python -m advgrad.report.readme {args.readme}")
+        print(f"readme: {args.readme}: generated blocks out of date: python -m advgrad.report.readme {args.readme}")
         sys.exit(1)
-    print(f"readme: {args.readme}: choices block {'rewritten' if stale else 'up to date'}")
+    print(f"readme: {args.readme}: generated blocks {'rewritten' if stale else 'up to date'}")
 
 
 if __name__ == "__main__":
